@@ -1,0 +1,70 @@
+"""A loaded dataset: corpus, train and test splits, and a content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from evals.errors import DatasetError
+from evals.types import Document, QAItem
+
+SquadVersion = Literal["1.1", "2.0"]
+
+
+class QADataset(BaseModel):
+    """Questions to score (`test`), questions strategies may learn from (`train`), and the corpus.
+
+    `squad_version` selects the EM/F1 rules: "2.0" when the dataset has unanswerable questions.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    corpus: list[Document]
+    train: list[QAItem]
+    test: list[QAItem]
+    source: str
+    card: str | None = None
+
+    @property
+    def squad_version(self) -> SquadVersion:
+        has_impossible = any(item.is_impossible for item in (*self.train, *self.test))
+        return "2.0" if has_impossible else "1.1"
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the canonical JSON of corpus, train and test: changes iff content does."""
+        digest = hashlib.sha256()
+        for part in (self.corpus, self.train, self.test):
+            for record in part:
+                digest.update(record.model_dump_json().encode())
+                digest.update(b"\n")
+            digest.update(b"\x00")
+        return digest.hexdigest()[:16]
+
+    def documents_by_id(self) -> dict[str, Document]:
+        return {document.id: document for document in self.corpus}
+
+
+def split_fraction(item_id: str) -> float:
+    """A stable pseudo-random number in [0, 1) for an id: splits do not depend on row order."""
+    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") / 2**64
+
+
+def split_items(items: Sequence[QAItem], test_fraction: float) -> tuple[list[QAItem], list[QAItem]]:
+    """Deterministically split items into (train, test) by hashing their ids."""
+    train = [item for item in items if split_fraction(item.id) >= test_fraction]
+    test = [item for item in items if split_fraction(item.id) < test_fraction]
+    return train, test
+
+
+def check_unique_ids(records: Iterable[QAItem | Document], where: str) -> None:
+    """Raise naming the first id that occurs twice."""
+    seen: set[str] = set()
+    for position, record in enumerate(records, start=1):
+        if record.id in seen:
+            raise DatasetError(f"{where}: duplicate id {record.id!r} (record {position})")
+        seen.add(record.id)

@@ -1,0 +1,175 @@
+"""Dataset specs (from a suite or a shipped `datasets/<name>/dataset.toml`) and loading them."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evals.data.dataset import QADataset, check_unique_ids, split_items
+from evals.data.squad_json import load_squad_json
+from evals.data.tables import (
+    ColumnMapping,
+    CorpusColumns,
+    documents_from_rows,
+    items_from_rows,
+    read_hub_rows,
+    read_rows,
+    table_format,
+)
+from evals.errors import DatasetError
+from evals.types import Document, QAItem
+
+DatasetFormat = Literal["squad", "jsonl", "csv", "parquet", "hub"]
+DATASET_FILE = "dataset.toml"
+
+
+def datasets_dir() -> Path:
+    """The `datasets/` folder of this checkout, where shipped datasets live."""
+    return Path(__file__).resolve().parents[2] / "datasets"
+
+
+class DatasetSpec(BaseModel):
+    """Where a dataset's questions and corpus come from and how to split them.
+
+    Either `test` (and optionally `train`) name separate files/splits, or `source` names one
+    file/hub id that is split by hashing question ids (`test_fraction`). Relative paths are
+    resolved against `base_dir` (the suite's or the dataset card's folder).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    format: DatasetFormat | None = None
+    source: str | None = None
+    train: str | None = None
+    test: str | None = None
+    corpus: str | None = None
+    columns: ColumnMapping = Field(default_factory=ColumnMapping)
+    corpus_columns: CorpusColumns = Field(default_factory=CorpusColumns)
+    hub_config: str | None = None
+    test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    limit: int | None = Field(default=None, gt=0)
+    card: str | None = None
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _has_questions(self) -> DatasetSpec:
+        if not (self.source or self.test):
+            raise ValueError("give `source` (one file or hub id, split by test_fraction) or `test`")
+        return self
+
+    def path(self, relative: str) -> Path:
+        return (self.base_dir / relative).resolve()
+
+
+def shipped_datasets() -> dict[str, Path]:
+    """Names of the datasets shipped in `datasets/`, mapped to their spec files."""
+    root = datasets_dir()
+    return {spec.parent.name: spec for spec in sorted(root.glob(f"*/{DATASET_FILE}"))}
+
+
+def shipped_spec(name: str) -> DatasetSpec:
+    """The spec of a dataset shipped in `datasets/<name>/`."""
+    shipped = shipped_datasets()
+    if name not in shipped:
+        known = ", ".join(shipped) or "none"
+        raise DatasetError(f"unknown dataset {name!r}; shipped datasets: {known} (or give a source in the suite)")
+    return read_spec_file(shipped[name], name)
+
+
+def read_spec_file(path: Path, name: str) -> DatasetSpec:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DatasetError(f"{path}: unreadable dataset spec: {error}") from None
+    return validate_spec({"name": name, **raw}, path.parent, str(path))
+
+
+def validate_spec(raw: dict, base_dir: Path, where: str) -> DatasetSpec:
+    """Validate a spec table; errors name the field."""
+    try:
+        return DatasetSpec.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'dataset'}: {e['msg']}" for e in error.errors()
+        )
+        raise DatasetError(f"{where}: invalid dataset spec: {problems}") from None
+
+
+def load_dataset(spec: DatasetSpec | str) -> QADataset:
+    """Load a dataset by shipped name or from a spec."""
+    if isinstance(spec, str):
+        spec = shipped_spec(spec)
+    if spec.source:
+        corpus, items, source = _load_source(spec, spec.source)
+        train, test = split_items(items, spec.test_fraction)
+    else:
+        assert spec.test is not None
+        corpus, test, source = _load_source(spec, spec.test)
+        train = []
+        if spec.train:
+            train_corpus, train, _ = _load_source(spec, spec.train)
+            corpus = _merge_corpora(corpus, train_corpus)
+        check_unique_ids([*train, *test], f"dataset {spec.name!r}: train and test together")
+    if spec.corpus:
+        corpus = _merge_corpora(corpus, _load_corpus(spec, spec.corpus))
+    if not test:
+        raise DatasetError(f"dataset {spec.name!r}: the test split is empty ({source})")
+    _check_gold_documents(spec.name, [*train, *test], corpus)
+    if spec.limit is not None:
+        test = test[: spec.limit]
+    card = _read_card(spec.path(spec.card)) if spec.card else None
+    return QADataset(name=spec.name, corpus=corpus, train=train, test=test, source=source, card=card)
+
+
+def _read_card(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: cannot read the dataset card: {error}") from None
+
+
+def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], list[QAItem], str]:
+    """Items and any corpus a file or hub split defines, plus a printable description of it."""
+    if spec.format == "hub":
+        hub_id, _, split = location.partition(":")
+        columns, rows = read_hub_rows(hub_id, split or "validation", spec.hub_config)
+        where = f"hub dataset {hub_id!r} split {split or 'validation'!r}"
+        items, corpus = items_from_rows(columns, rows, spec.columns, where)
+        check_unique_ids(items, where)
+        return corpus, items, f"hf:{location}"
+    path = spec.path(location)
+    fmt = spec.format or ("squad" if path.suffix == ".json" else table_format(path))
+    if fmt == "squad":
+        corpus, items = load_squad_json(path)
+        return corpus, items, str(path)
+    columns, rows = read_rows(path, fmt)
+    items, corpus = items_from_rows(columns, rows, spec.columns, str(path))
+    check_unique_ids(items, str(path))
+    return corpus, items, str(path)
+
+
+def _load_corpus(spec: DatasetSpec, location: str) -> list[Document]:
+    path = spec.path(location)
+    columns, rows = read_rows(path, table_format(path))
+    documents = documents_from_rows(columns, rows, spec.corpus_columns, str(path))
+    check_unique_ids(documents, f"{path}: corpus")
+    return documents
+
+
+def _merge_corpora(first: list[Document], second: list[Document]) -> list[Document]:
+    known = {document.id for document in first}
+    return [*first, *(document for document in second if document.id not in known)]
+
+
+def _check_gold_documents(name: str, items: list[QAItem], corpus: list[Document]) -> None:
+    known = {document.id for document in corpus}
+    for item in items:
+        unknown = [doc_id for doc_id in item.gold_doc_ids if doc_id not in known]
+        if unknown:
+            raise DatasetError(
+                f"dataset {name!r}: question {item.id!r} names gold document(s) {unknown} that are not in the corpus"
+            )

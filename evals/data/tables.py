@@ -1,0 +1,197 @@
+"""Tabular QA data (local JSONL/CSV/Parquet or a Hugging Face hub id) read with HF `datasets`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from evals.errors import DatasetError
+from evals.types import Document, QAItem
+
+TableFormat = Literal["jsonl", "csv", "parquet"]
+_HF_BUILDER = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}
+
+
+class ColumnMapping(BaseModel):
+    """Which column holds each QA field. `context` derives corpus documents from a passage column
+    (as in the hub's `squad`), making each row's passage its gold document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = "id"
+    question: str = "question"
+    answers: str = "answers"
+    gold_doc_ids: str | None = None
+    is_impossible: str | None = None
+    context: str | None = None
+    title: str | None = None
+
+
+class CorpusColumns(BaseModel):
+    """Which columns of a corpus table hold document id, title and text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = "id"
+    title: str | None = "title"
+    text: str = "text"
+
+
+def table_format(path: Path) -> TableFormat:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    if suffix in (".csv", ".parquet"):
+        return suffix[1:]  # type: ignore[return-value]
+    raise DatasetError(f"{path}: cannot tell the format from the extension {suffix!r}; set format = jsonl|csv|parquet|squad")
+
+
+def read_rows(path: Path, fmt: TableFormat) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """Column names and rows of a local table, via HF `datasets`; errors name the file and line."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    if fmt == "jsonl":
+        _check_jsonl(path)
+    elif fmt == "csv":
+        _check_utf8(path)
+    import datasets  # heavy import, deferred until data is actually read
+
+    try:
+        table = datasets.load_dataset(_HF_BUILDER[fmt], data_files=str(path), split="train")
+    except Exception as error:  # pyarrow/datasets raise many types for unreadable files
+        raise DatasetError(f"{path}: cannot read as {fmt}: {error}") from None
+    return list(table.column_names), iter(table)
+
+
+def read_hub_rows(hub_id: str, split: str, config: str | None) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """Column names and rows of a split of a Hugging Face hub dataset."""
+    import datasets
+
+    try:
+        table = datasets.load_dataset(hub_id, config, split=split)
+    except Exception as error:
+        raise DatasetError(f"hub dataset {hub_id!r} split {split!r}: cannot load: {error}") from None
+    return list(table.column_names), iter(table)
+
+
+def items_from_rows(
+    columns: list[str], rows: Iterator[Mapping[str, Any]], mapping: ColumnMapping, where: str
+) -> tuple[list[QAItem], list[Document]]:
+    """Validate mapped rows into QA items, plus the documents a `context` column defines."""
+    wanted = {name: column for name, column in mapping.model_dump().items() if column is not None}
+    missing = sorted(column for name, column in wanted.items() if column not in columns and name != "title")
+    if missing:
+        raise DatasetError(
+            f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}. "
+            "Map them with the dataset's `columns` table, e.g. columns = {question = \"q\"}"
+        )
+    items: list[QAItem] = []
+    documents: dict[str, Document] = {}
+    for row_number, row in enumerate(rows, start=1):
+        gold_doc_ids = _as_list(row[mapping.gold_doc_ids]) if mapping.gold_doc_ids else []
+        if mapping.context:
+            document = _context_document(row, mapping)
+            documents.setdefault(document.id, document)
+            gold_doc_ids = [document.id]
+        if row[mapping.answers] is None and not mapping.is_impossible:
+            raise DatasetError(
+                f"{where}: row {row_number}, column {mapping.answers!r} is missing; "
+                "give [] for an unanswerable question or map an is_impossible column"
+            )
+        answers = _answer_texts(row[mapping.answers])
+        try:
+            items.append(
+                QAItem(
+                    id=str(row[mapping.id]),
+                    question=row[mapping.question],
+                    answers=answers,
+                    gold_doc_ids=[str(doc_id) for doc_id in gold_doc_ids],
+                    is_impossible=bool(row[mapping.is_impossible]) if mapping.is_impossible else not answers,
+                    metadata={},
+                )
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "row"
+            column = wanted.get(field, field)
+            raise DatasetError(f"{where}: row {row_number}, column {column!r}: {first['msg']}") from None
+    return items, list(documents.values())
+
+
+def documents_from_rows(
+    columns: list[str], rows: Iterator[Mapping[str, Any]], mapping: CorpusColumns, where: str
+) -> list[Document]:
+    """Validate a corpus table into documents."""
+    missing = [column for column in (mapping.id, mapping.text) if column not in columns]
+    if missing:
+        raise DatasetError(f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}")
+    documents = []
+    for row_number, row in enumerate(rows, start=1):
+        try:
+            documents.append(
+                Document(
+                    id=str(row[mapping.id]),
+                    title=str(row.get(mapping.title) or "") if mapping.title else "",
+                    text=row[mapping.text],
+                )
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise DatasetError(f"{where}: row {row_number}, field {first['loc'][0]!r}: {first['msg']}") from None
+    return documents
+
+
+def _answer_texts(value: Any) -> list[str]:
+    """Answers as a list of strings, from a string, a list, or SQuAD-hub style {"text": [...]}."""
+    if isinstance(value, Mapping) and "text" in value:
+        value = value["text"]
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)  # CSV cells holding a JSON list
+        except json.JSONDecodeError:
+            pass
+    return [str(answer) for answer in _as_list(value) if str(answer).strip()]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _context_document(row: Mapping[str, Any], mapping: ColumnMapping) -> Document:
+    text = str(row[mapping.context])
+    title = str(row.get(mapping.title, "")) if mapping.title else ""
+    doc_id = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Document(id=doc_id, title=title, text=text)
+
+
+def _check_utf8(path: Path) -> None:
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DatasetError(f"{path}: line {line_number} is not valid UTF-8 (byte {error.start})") from None
+
+
+def _check_jsonl(path: Path) -> None:
+    """Find the first unreadable line ourselves: pyarrow's own errors do not say where."""
+    _check_utf8(path)
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DatasetError(f"{path}: line {line_number}: broken JSON ({error.msg}, column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")

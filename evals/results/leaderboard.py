@@ -1,0 +1,165 @@
+"""Aggregate item results into leaderboard rows; maintain `leaderboard.csv` and `history.csv`.
+
+`history.csv` gains one row per run × dataset × strategy and is never rewritten except to add
+columns; `leaderboard.csv` holds the latest history row per dataset × strategy. Both are written
+atomically under a file lock, so concurrent runs never corrupt or lose rows. Column schema:
+see `results/README.md` (`LEADERBOARD_SCHEMA_VERSION`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+from evals.atomic import atomic_write_text, locked
+from evals.errors import EvalsError
+from evals.results.records import ItemResult, RunManifest, SetupRecord
+from evals.stats import bootstrap_mean, percentiles
+
+LEADERBOARD_SCHEMA_VERSION = 1
+LEADERBOARD_FILE = "leaderboard.csv"
+HISTORY_FILE = "history.csv"
+KEY_COLUMNS = ["dataset", "strategy"]
+IDENTITY_COLUMNS = [
+    "schema_version", "run_id", "finished_at", "suite", "dataset", "dataset_fingerprint", "strategy",
+    "strategy_type", "n_items", "n_ok", "n_errors", "n_cached",
+]
+PROVENANCE_COLUMNS = ["config_hash", "seed", "price_table_date", "git_commit"]
+
+
+class LeaderboardRow(BaseModel):
+    """One dataset × strategy of one run. `metrics` become columns in a stable order."""
+
+    schema_version: int = LEADERBOARD_SCHEMA_VERSION
+    run_id: str
+    finished_at: str
+    suite: str
+    dataset: str
+    dataset_fingerprint: str
+    strategy: str
+    strategy_type: str
+    n_items: int
+    n_ok: int
+    n_errors: int
+    n_cached: int
+    metrics: dict[str, float]
+    config_hash: str
+    seed: int
+    price_table_date: str
+    git_commit: str | None
+
+    def to_record(self) -> dict[str, object]:
+        record = self.model_dump(exclude={"metrics"})
+        return {**{k: record[k] for k in IDENTITY_COLUMNS}, **self.metrics, **{k: record[k] for k in PROVENANCE_COLUMNS}}
+
+
+def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) -> list[LeaderboardRow]:
+    """One row per dataset × strategy present in the run."""
+    groups: dict[tuple[str, str], list[ItemResult]] = defaultdict(list)
+    for result in results:
+        groups[(result.dataset, result.strategy)].append(result)
+    setups = {(record.dataset, record.strategy): record for record in manifest.setups}
+    rows = []
+    for (dataset, strategy), items in groups.items():
+        setup = setups.get((dataset, strategy))
+        rows.append(
+            LeaderboardRow(
+                run_id=manifest.run_id,
+                finished_at=(manifest.finished_at or manifest.started_at).isoformat(timespec="seconds"),
+                suite=manifest.suite,
+                dataset=dataset,
+                dataset_fingerprint=manifest.datasets[dataset].fingerprint,
+                strategy=strategy,
+                strategy_type=setup.strategy_type if setup else strategy,
+                n_items=len(items),
+                n_ok=sum(item.status == "ok" for item in items),
+                n_errors=sum(item.status == "error" for item in items),
+                n_cached=sum(item.cached for item in items),
+                metrics=aggregate_metrics(items, setup, seed),
+                config_hash=manifest.config_hash,
+                seed=manifest.seed,
+                price_table_date=manifest.price_table_date,
+                git_commit=manifest.git_commit,
+            )
+        )
+    return sorted(rows, key=lambda row: (row.dataset, row.strategy))
+
+
+def aggregate_metrics(items: Sequence[ItemResult], setup: SetupRecord | None, seed: int) -> dict[str, float]:
+    """Quality means with 95% bootstrap CIs (failed items count 0), latency percentiles per stage
+    (answered items only), mean tokens, per-query and setup cost."""
+    metrics: dict[str, float] = {}
+    ok = [item for item in items if item.status == "ok" and item.answer is not None]
+    quality_names = sorted({name for item in ok for name in item.scores})
+    for name in quality_names:
+        values = [item.scores.get(name, math.nan) if item.status == "ok" else 0.0 for item in items]
+        summary = bootstrap_mean(values, seed=seed)
+        metrics.update({name: summary.mean, f"{name}_ci_low": summary.ci_low, f"{name}_ci_high": summary.ci_high})
+    stages = sorted({stage for item in ok for stage in item.answer.timings if stage != "total"})  # type: ignore[union-attr]
+    total = percentiles([item.answer.timings.get("total", math.nan) for item in ok])  # type: ignore[union-attr]
+    metrics.update(
+        latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean
+    )
+    for stage in stages:
+        summary = percentiles([item.answer.timings.get(stage, math.nan) for item in ok])  # type: ignore[union-attr]
+        metrics.update({f"latency_{stage}_p50_s": summary.p50, f"latency_{stage}_p95_s": summary.p95})
+    metrics["input_tokens_mean"] = _mean(item.answer.usage.input_tokens for item in ok)  # type: ignore[union-attr]
+    metrics["output_tokens_mean"] = _mean(item.answer.usage.output_tokens for item in ok)  # type: ignore[union-attr]
+    metrics["cost_per_query_usd"] = _mean(item.cost_usd if item.cost_usd is not None else math.nan for item in ok)
+    metrics["setup_seconds"] = setup.setup.seconds if setup else math.nan
+    metrics["setup_training_tokens"] = float(setup.setup.training_tokens) if setup else math.nan
+    metrics["setup_cost_usd"] = setup.setup_cost_usd if setup else math.nan
+    return metrics
+
+
+def _mean(values: Iterable[float]) -> float:
+    data = [float(value) for value in values if not math.isnan(float(value))]
+    return sum(data) / len(data) if data else math.nan
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A leaderboard or history CSV; a clear error when it is not one."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise EvalsError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise EvalsError(f"{path}: not a readable CSV: {error}") from None
+    missing = [column for column in (*KEY_COLUMNS, "schema_version", "run_id") if column not in frame.columns]
+    if missing:
+        raise EvalsError(f"{path}: not a leaderboard CSV (missing column(s) {', '.join(missing)})")
+    return frame
+
+
+def update_leaderboard(results_dir: Path, rows: Sequence[LeaderboardRow]) -> None:
+    """Append rows to history.csv and refresh leaderboard.csv, atomically and under one lock."""
+    if not rows:
+        return
+    history_path = results_dir / HISTORY_FILE
+    new = pd.DataFrame([row.to_record() for row in rows])
+    with locked(results_dir / ".leaderboard"):
+        history = read_table(history_path) if history_path.exists() else new.iloc[0:0]
+        combined = pd.concat([history, new], ignore_index=True) if len(history) else new
+        combined = combined[_ordered_columns(combined.columns)]
+        latest = combined.drop_duplicates(subset=KEY_COLUMNS, keep="last").sort_values(KEY_COLUMNS)
+        atomic_write_text(history_path, _to_csv(combined))
+        atomic_write_text(results_dir / LEADERBOARD_FILE, _to_csv(latest))
+
+
+def _ordered_columns(columns: Iterable[str]) -> list[str]:
+    present = list(dict.fromkeys(columns))
+    fixed = set(IDENTITY_COLUMNS) | set(PROVENANCE_COLUMNS)
+    metrics = [column for column in present if column not in fixed]
+    return [c for c in IDENTITY_COLUMNS if c in present] + metrics + [c for c in PROVENANCE_COLUMNS if c in present]
+
+
+def _to_csv(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    return buffer.getvalue()

@@ -1,0 +1,93 @@
+"""What a run writes to disk: one `ItemResult` per line of items.jsonl and a `RunManifest`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from evals.types import Answer, SetupReport
+
+SCHEMA_VERSION = 1
+
+
+class ItemError(BaseModel):
+    """Why an item has no score: the exception type and message, and the stage that failed."""
+
+    stage: Literal["answer", "score"]
+    type: str
+    message: str
+
+
+class ItemResult(BaseModel):
+    """The outcome of one (dataset, strategy, item): an answer with scores, or an error."""
+
+    schema_version: int = SCHEMA_VERSION
+    dataset: str
+    strategy: str
+    item_id: str
+    status: Literal["ok", "error"]
+    answer: Answer | None = None
+    error: ItemError | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    cost_usd: float | None = None
+    attempts: int = 1
+    cached: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.strategy, self.item_id)
+
+
+class DatasetManifest(BaseModel):
+    fingerprint: str
+    source: str
+    squad_version: str
+    n_train: int
+    n_test: int
+    n_documents: int
+
+
+class SetupRecord(BaseModel):
+    """A strategy's setup on one dataset: what it paid and what it cost."""
+
+    dataset: str
+    strategy: str
+    strategy_type: str
+    identity: dict[str, Any]
+    setup: SetupReport
+    setup_cost_usd: float
+
+
+class RunCounts(BaseModel):
+    items: int = 0
+    ok: int = 0
+    errors: int = 0
+    cached: int = 0
+    retries: int = 0
+
+
+class RunManifest(BaseModel):
+    """Everything needed to tell two runs apart and reproduce one."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    suite: str
+    suite_path: str | None
+    config_hash: str
+    status: Literal["running", "complete", "failed"] = "running"
+    started_at: datetime
+    finished_at: datetime | None = None
+    seed: int
+    datasets: dict[str, DatasetManifest] = Field(default_factory=dict)
+    setups: list[SetupRecord] = Field(default_factory=list)
+    price_table_date: str
+    price_table_sha256: str
+    git_commit: str | None
+    git_dirty: bool | None
+    packages: dict[str, str]
+    python: str
+    host: str
+    counts: RunCounts = Field(default_factory=RunCounts)
+    warnings: list[str] = Field(default_factory=list)

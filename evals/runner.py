@@ -1,0 +1,311 @@
+"""Runs a suite: for each dataset × strategy, prepare once, answer every test item, score, record.
+
+Answers are served from a content-addressed cache when possible; item results are appended to the
+run folder as they finish, so a crashed run resumes where it stopped; transient failures are
+retried with backoff; every other failure is recorded on its item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from evals.cache import AnswerCache, answer_key, default_cache_dir
+from evals.data import QADataset, load_dataset
+from evals.errors import EvalsError, TransientError
+from evals.hashing import content_hash, file_sha256
+from evals.provenance import git_state, host_description, package_versions
+from evals.results.leaderboard import LeaderboardRow, build_rows, update_leaderboard
+from evals.results.records import DatasetManifest, ItemError, ItemResult, RunCounts, RunManifest, SetupRecord
+from evals.results.run_store import RunStore, find_resumable, new_run_id, runs_dir
+from evals.scoring.base import SCORERS, Scorer
+from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
+from evals.strategy import STRATEGIES, Strategy
+from evals.suite import StrategyEntry, Suite
+from evals.types import Answer, QAItem, SetupReport
+
+MAX_RETRY_WAIT_S = 60.0
+
+
+class RunSettings(BaseModel):
+    """How to run (not what): where results and cache live, resuming, concurrency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    results_dir: Path = Path("results")
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    use_cache: bool = True
+    resume: bool = True
+    resume_run_id: str | None = None
+    concurrency: int | None = None
+    price_table: Path = DEFAULT_PRICE_TABLE
+    show_progress: bool = True
+    update_leaderboard: bool = True
+
+
+class RunOutcome(BaseModel):
+    manifest: RunManifest
+    results: list[ItemResult]
+    rows: list[LeaderboardRow]
+
+
+def run_suite(suite: Suite, settings: RunSettings, console: Console | None = None) -> RunOutcome:
+    """Run a suite to completion (resuming an unfinished run of the same configuration)."""
+    return asyncio.run(SuiteRun(suite, settings, console or Console(stderr=True)).run())
+
+
+class SuiteRun:
+    """One execution of a suite; keeps the runner's state out of module globals."""
+
+    def __init__(self, suite: Suite, settings: RunSettings, console: Console) -> None:
+        self.suite = suite
+        self.settings = settings
+        self.console = console
+        self.price_table: PriceTable = load_price_table(settings.price_table)
+        self.cache = AnswerCache(settings.cache_dir)
+        self.strategy_factories = {entry.name: STRATEGIES.get(entry.type) for entry in suite.strategies}
+        for entry in suite.strategies:  # validate every strategy's params before any work starts
+            self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
+        self.scorer_factories = {name: SCORERS.get(name) for name in suite.scorers}
+        self.datasets = [load_dataset(spec) for spec in suite.dataset_specs()]
+        self.config_hash = suite.config_hash()
+        self.store = self._open_store()
+        self.manifest = self._start_manifest()
+        self.results: dict[tuple[str, str, str], ItemResult] = {result.key: result for result in self.store.read_items()}
+
+    async def run(self) -> RunOutcome:
+        random.seed(self.suite.seed)
+        if self.results:
+            self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
+        self.store.write_manifest(self.manifest)
+        for dataset in self.datasets:
+            scorers = [factory(dataset) for factory in self.scorer_factories.values()]
+            for entry in self.suite.strategies:
+                await self._run_pair(dataset, entry, scorers)
+        return self._finish()
+
+    def _open_store(self) -> RunStore:
+        results_dir = self.settings.results_dir
+        if self.settings.resume_run_id:
+            store = RunStore(runs_dir(results_dir) / self.settings.resume_run_id)
+            if store.read_manifest().config_hash != self.config_hash:
+                raise EvalsError(f"run {store.run_id} was made with another suite configuration; it cannot be resumed with this one")
+            return store
+        if self.settings.resume and (store := find_resumable(results_dir, self.config_hash)):
+            return store
+        return RunStore(runs_dir(results_dir) / new_run_id(self.config_hash))
+
+    def _start_manifest(self) -> RunManifest:
+        if self.store.manifest_path.exists():
+            manifest = self.store.read_manifest()
+            return manifest.model_copy(update={"status": "running"})
+        commit, dirty = git_state(Path(__file__).parent)
+        return RunManifest(
+            run_id=self.store.run_id,
+            suite=self.suite.name,
+            suite_path=str(self.suite.path) if self.suite.path else None,
+            config_hash=self.config_hash,
+            started_at=datetime.now(UTC),
+            seed=self.suite.seed,
+            datasets={
+                dataset.name: DatasetManifest(
+                    fingerprint=dataset.fingerprint,
+                    source=dataset.source,
+                    squad_version=dataset.squad_version,
+                    n_train=len(dataset.train),
+                    n_test=len(dataset.test),
+                    n_documents=len(dataset.corpus),
+                )
+                for dataset in self.datasets
+            },
+            price_table_date=self.price_table.date,
+            price_table_sha256=file_sha256(self.settings.price_table),
+            git_commit=commit,
+            git_dirty=dirty,
+            packages=package_versions(),
+            python=sys.version.split()[0],
+            host=host_description(),
+        )
+
+    async def _run_pair(self, dataset: QADataset, entry: StrategyEntry, scorers: Sequence[Scorer]) -> None:
+        strategy = self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
+        identity = strategy.identity()
+        keys = {item.id: answer_key(identity, dataset.fingerprint, item) for item in dataset.test}
+        pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
+        all_cached = self.settings.use_cache and all(self.cache.get(keys[item.id]) for item in pending)
+        try:
+            if pending and not all_cached:
+                self._record_setup(dataset, entry, strategy, identity, prepare=True)
+            else:
+                self._record_setup(dataset, entry, strategy, identity, prepare=False)
+            if not pending:
+                return
+            limit = min(filter(None, (self.settings.concurrency or self.suite.concurrency, strategy.max_concurrency)))
+            semaphore = asyncio.Semaphore(limit)
+            with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
+
+                async def one(item: QAItem) -> None:
+                    async with semaphore:
+                        result = await self._answer_item(dataset, entry.name, strategy, item, keys[item.id], scorers)
+                    self.store.append(result)
+                    self.results[result.key] = result
+                    advance()
+
+                await asyncio.gather(*(one(item) for item in pending))
+        finally:
+            strategy.close()
+
+    def _record_setup(
+        self, dataset: QADataset, entry: StrategyEntry, strategy: Strategy, identity: dict, prepare: bool
+    ) -> None:
+        """Prepare the strategy (or reuse the stored setup when every answer is cached) and record it.
+
+        A setup the strategy served from its own cache reports the cost originally measured, so a
+        warm re-run shows the same setup cost as the cold run it reproduces.
+        """
+        if any(r.dataset == dataset.name and r.strategy == entry.name for r in self.manifest.setups):
+            if prepare:
+                strategy.prepare(dataset.train, dataset.corpus)
+            return
+        setup_key = content_hash({"setup": identity, "dataset": dataset.fingerprint}, length=32)
+        stored = self.cache.get_setup(setup_key)
+        if prepare or stored is None:
+            self.console.print(f"Preparing [bold]{entry.name}[/] on {dataset.name} …")
+            report = strategy.prepare(dataset.train, dataset.corpus)
+            if report.cached and stored is not None:
+                report = stored.model_copy(update={"cached": True})
+            elif not report.cached:
+                self.cache.put_setup(setup_key, report)
+        else:
+            report = stored.model_copy(update={"cached": True})
+        self.manifest.setups.append(
+            SetupRecord(
+                dataset=dataset.name,
+                strategy=entry.name,
+                strategy_type=entry.type,
+                identity=identity,
+                setup=report,
+                setup_cost_usd=self.price_table.setup_cost(report),
+            )
+        )
+        self.store.write_manifest(self.manifest)
+
+    async def _answer_item(
+        self, dataset: QADataset, label: str, strategy: Strategy, item: QAItem, key: str, scorers: Sequence[Scorer]
+    ) -> ItemResult:
+        base = {"dataset": dataset.name, "strategy": label, "item_id": item.id}
+        cached = self.cache.get(key) if self.settings.use_cache else None
+        attempts = 0
+        if cached is not None:
+            answer = cached
+        else:
+            try:
+                answer, attempts = await self._call_with_retries(strategy, item)
+            except Exception as error:  # any failure of one item is recorded on that item
+                return ItemResult(
+                    **base, status="error", attempts=max(attempts, 1),
+                    error=ItemError(stage="answer", type=type(error).__name__, message=str(error)),
+                )
+            self.cache.put(key, answer)
+        try:
+            scores = {name: value for scorer in scorers for name, value in scorer.score(item, answer).items()}
+        except Exception as error:
+            return ItemResult(
+                **base, status="error", answer=answer, attempts=attempts, cached=cached is not None,
+                error=ItemError(stage="score", type=type(error).__name__, message=str(error)),
+            )
+        return ItemResult(
+            **base, status="ok", answer=answer, scores=scores, cost_usd=self.price_table.query_cost(answer),
+            attempts=attempts, cached=cached is not None,
+        )
+
+    async def _call_with_retries(self, strategy: Strategy, item: QAItem) -> tuple[Answer, int]:
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.suite.max_attempts),
+            wait=_wait_retry_after,
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                answer = await _timed_answer(strategy, item)
+        return answer, attempts
+
+    def _progress(self, label: str, total: int):  # noqa: ANN202 - a context manager yielding a callable
+        return _ProgressBar(label, total, self.console, enabled=self.settings.show_progress)
+
+    def _finish(self) -> RunOutcome:
+        results = list(self.results.values())
+        self.manifest.counts = RunCounts(
+            items=len(results),
+            ok=sum(result.status == "ok" for result in results),
+            errors=sum(result.status == "error" for result in results),
+            cached=sum(result.cached for result in results),
+            retries=sum(max(result.attempts - 1, 0) for result in results),
+        )
+        self.manifest.status = "complete"
+        self.manifest.finished_at = datetime.now(UTC)
+        rows = build_rows(self.manifest, results, seed=self.suite.seed)
+        self.store.write_manifest(self.manifest)
+        if self.settings.update_leaderboard:
+            update_leaderboard(self.settings.results_dir, rows)
+        return RunOutcome(manifest=self.manifest, results=results, rows=rows)
+
+
+async def _timed_answer(strategy: Strategy, item: QAItem) -> Answer:
+    """Call `strategy.answer` (sync in a worker thread, or async) and record its total wall time."""
+    if inspect.iscoroutinefunction(strategy.answer):
+        started = time.perf_counter()
+        answer = await strategy.answer(item)
+        elapsed = time.perf_counter() - started
+    else:
+        answer, elapsed = await asyncio.to_thread(_call_timed, strategy.answer, item)
+    return answer.model_copy(update={"timings": {**answer.timings, "total": elapsed}})
+
+
+def _call_timed(function: Callable[[QAItem], Answer], item: QAItem) -> tuple[Answer, float]:
+    started = time.perf_counter()
+    answer = function(item)
+    return answer, time.perf_counter() - started
+
+
+_exponential = wait_random_exponential(multiplier=0.5, max=MAX_RETRY_WAIT_S)
+
+
+def _wait_retry_after(state: RetryCallState) -> float:
+    """Honour a server's Retry-After when the error carries one; otherwise exponential backoff with jitter."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        return min(error.retry_after, MAX_RETRY_WAIT_S)
+    return _exponential(state)
+
+
+class _ProgressBar:
+    """A rich progress bar for one dataset × strategy pair; yields a function that advances it."""
+
+    def __init__(self, label: str, total: int, console: Console, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, disable=not enabled, transient=False,
+        )
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> Callable[[], None]:
+        self.progress.start()
+        return lambda: self.progress.advance(self.task)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()

@@ -1,0 +1,1 @@
+"""Answer scorers: metrics that compare a model answer with reference answers."""

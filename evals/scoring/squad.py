@@ -1,0 +1,153 @@
+"""Exact match and F1 as computed by the official SQuAD v1.1 and v2.0 evaluation scripts.
+
+Both scripts normalize answers the same way; they differ in how they treat gold answers
+that normalize to nothing and in F1 when a side has no tokens:
+
+- v1.1 scores every gold answer as given; F1 is 0 whenever no token is shared, so an
+  empty prediction never gets F1 credit, even against an empty gold answer.
+- v2.0 drops gold answers that normalize to "", uses [""] (abstain) when none remain,
+  and gives F1 = 1.0 if both sides have no tokens, 0.0 if only one side has none.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+
+from evals.data.dataset import SquadVersion
+from evals.scoring.base import Scorer
+from evals.types import Answer, QAItem
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+# v1.1 writes r"\b(a|an|the)\b" and v2.0 adds re.UNICODE; for str patterns Python 3
+# matches Unicode by default, so both scripts strip articles identically.
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, drop ASCII punctuation and the articles a/an/the, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _gold_for_version(gold_answers: Sequence[str], version: SquadVersion) -> list[str]:
+    """Return the gold answers the given script's max-over-golds would iterate over."""
+    if version == "2.0":
+        kept = [answer for answer in gold_answers if normalize_answer(answer)]
+        return kept or [""]
+    if not gold_answers:
+        raise ValueError(
+            "SQuAD v1.1 scoring needs at least one gold answer per question"
+        )
+    return list(gold_answers)
+
+
+def _f1_single(prediction: str, gold: str, version: SquadVersion) -> float:
+    """F1 over normalized tokens of one prediction and one gold answer."""
+    pred_tokens = normalize_answer(prediction).split()
+    gold_tokens = normalize_answer(gold).split()
+    if version == "2.0" and (not pred_tokens or not gold_tokens):
+        return float(pred_tokens == gold_tokens)
+    num_same = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
+    if num_same == 0:
+        return 0.0
+    precision = num_same / len(pred_tokens)
+    recall = num_same / len(gold_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def exact_match(
+    prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1"
+) -> float:
+    """1.0 if the normalized prediction equals any (version-filtered) normalized gold answer."""
+    normalized = normalize_answer(prediction)
+    golds = _gold_for_version(gold_answers, version)
+    return max(float(normalized == normalize_answer(gold)) for gold in golds)
+
+
+def f1_score(
+    prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1"
+) -> float:
+    """Best token-level F1 of the prediction against the (version-filtered) gold answers."""
+    golds = _gold_for_version(gold_answers, version)
+    return max(_f1_single(prediction, gold, version) for gold in golds)
+
+
+def _percent(
+    metric: Callable[[str, Sequence[str], SquadVersion], float],
+    gold: Mapping[str, Sequence[str]],
+    predictions: Mapping[str, str],
+    qids: Sequence[str],
+    total: int,
+    version: SquadVersion,
+) -> float:
+    """Sum of `metric` over `qids`, as a percentage of `total` questions."""
+    return 100.0 * sum(metric(predictions[q], gold[q], version) for q in qids) / total
+
+
+def evaluate_predictions(
+    gold: Mapping[str, Sequence[str]],
+    predictions: Mapping[str, str],
+    version: SquadVersion = "1.1",
+) -> dict[str, float]:
+    """Dataset scores (0-100) with the keys the official script of `version` prints.
+
+    `gold` maps question id to its gold answer texts (empty for unanswerable v2.0
+    questions); predictions for ids not in `gold` are ignored, as the scripts do.
+
+    - v1.1: {"exact_match", "f1"}; a missing prediction scores 0 and still counts.
+    - v2.0: {"exact", "f1", "total"}, then "HasAns_exact", "HasAns_f1", "HasAns_total"
+      when some question has answers and "NoAns_*" likewise when some has none (the
+      output without an na_prob file). The v2.0 script fails on a missing prediction;
+      this raises ValueError instead.
+    """
+    if not gold:
+        raise ValueError("cannot score SQuAD predictions against an empty gold set")
+    qids = list(gold)
+    if version == "1.1":
+        answered = [q for q in qids if q in predictions]
+        return {
+            "exact_match": _percent(
+                exact_match, gold, predictions, answered, len(qids), version
+            ),
+            "f1": _percent(f1_score, gold, predictions, answered, len(qids), version),
+        }
+    missing = [q for q in qids if q not in predictions]
+    if missing:
+        raise ValueError(
+            f"SQuAD v2.0 scoring needs a prediction for every question; "
+            f"{len(missing)} missing, e.g. {missing[:3]}"
+        )
+    scores: dict[str, float] = {}
+    groups = (
+        ("", qids),
+        ("HasAns_", [q for q in qids if gold[q]]),
+        ("NoAns_", [q for q in qids if not gold[q]]),
+    )
+    for prefix, group in groups:
+        if group:
+            n = len(group)
+            scores[f"{prefix}exact"] = _percent(
+                exact_match, gold, predictions, group, n, version
+            )
+            scores[f"{prefix}f1"] = _percent(
+                f1_score, gold, predictions, group, n, version
+            )
+            scores[f"{prefix}total"] = n
+    return scores
+
+
+class SquadScorer(Scorer):
+    """EM and F1 under the dataset's SQuAD rules (v2.0 when it has unanswerable questions)."""
+
+    metrics = ("exact_match", "f1")
+
+    def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
+        version = self.dataset.squad_version
+        return {
+            "exact_match": exact_match(answer.text, item.answers, version),
+            "f1": f1_score(answer.text, item.answers, version),
+        }

@@ -1,0 +1,76 @@
+"""The strategy contract and its registry.
+
+A strategy pays its setup cost once in `prepare` and answers items one at a time in `answer`.
+Built-in strategies (package `strategies`) and third-party ones are both found through the
+``evals.strategies`` entry-point group; code can also register with ``@STRATEGIES.register``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from evals.errors import SuiteError
+from evals.registry import Registry
+from evals.types import Answer, Document, QAItem, SetupReport
+
+
+class StrategyParams(BaseModel):
+    """Base for a strategy's parameters; unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy(ABC):
+    """A way of answering questions: closed-book, RAG, fine-tuned, hybrid, or a plugin's own.
+
+    `answer` may be a plain or an ``async`` method. A strategy that is not safe to call from
+    several threads at once sets `max_concurrency = 1`.
+    """
+
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    max_concurrency: ClassVar[int | None] = None
+
+    def __init__(self, params: StrategyParams | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @classmethod
+    def from_config(cls, params: Mapping[str, Any], where: str = "strategy params") -> Self:
+        """Build from a suite's params table; a validation error names the offending field."""
+        try:
+            return cls(cls.Params.model_validate(dict(params)))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            raise SuiteError(f"invalid parameters for strategy {cls.__name__}: {problems}") from None
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        """Pay setup cost once (index, fine-tuning) and report it. Default: nothing to do."""
+        return SetupReport()
+
+    @abstractmethod
+    def answer(self, item: QAItem) -> Answer:
+        """Answer one item; raise `evals.errors.TransientError` for failures worth retrying."""
+
+    def model_identity(self) -> dict[str, Any]:
+        """What identifies the model(s) behind the answers (file hashes, endpoint model names)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines this strategy's answers; the answer cache is keyed by it."""
+        cls = type(self)
+        return {
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "params": self.params.model_dump(mode="json"),
+            "model": self.model_identity(),
+        }
+
+    def close(self) -> None:
+        """Release models, servers or files. Default: nothing to release."""
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy", "evals.strategies")

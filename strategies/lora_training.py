@@ -1,0 +1,306 @@
+"""LoRA fine-tuning of a GGUF base model on CPU with transformers + peft.
+
+The base model is read from its GGUF file (transformers dequantizes it to fp32), trained
+with a LoRA adapter on chat-formatted question/answer pairs, and saved as a peft adapter
+directory. `strategies.lora_gguf.export_lora_gguf` turns that directory into a GGUF LoRA
+adapter that llama.cpp loads next to the same base GGUF.
+
+Prompts are rendered with the model's own chat template (system + user message, then the
+assistant header), exactly as llama.cpp's `create_chat_completion` renders them, and the
+loss covers only the completion tokens (the answer plus the end-of-turn token).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_SYSTEM_PROMPT = "Answer the question with a short answer."
+"""System message used for training; use the same one at inference time."""
+
+DEFAULT_TARGET_MODULES: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+IGNORE_INDEX = -100
+ADAPTER_SUBDIR = "adapter"
+RESULT_FILE = "training_result.json"
+
+ProgressCallback = Callable[[int, int, float], None]
+"""Called after each optimizer step with (step, max_steps, loss)."""
+
+
+class TrainingExample(BaseModel):
+    """One supervised pair: the user's question and the assistant's answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str = Field(min_length=1)
+    completion: str = Field(min_length=1)
+
+
+class LoraParams(BaseModel):
+    """Hyper-parameters of one LoRA training run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int = Field(default=8, ge=1)
+    alpha: float = Field(default=16.0, gt=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    learning_rate: float = Field(default=5e-4, gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_grad_norm: float | None = 1.0
+    max_steps: int = Field(default=60, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    max_length: int = Field(default=128, ge=8)
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    seed: int = 0
+    num_threads: int | None = None
+    """torch intra-op threads; None uses every core the process may run on."""
+
+
+class LoraTrainingResult(BaseModel):
+    """What a training run produced and what it cost."""
+
+    adapter_dir: Path
+    steps: int
+    trained_tokens: int
+    """Non-padding tokens fed through the model, summed over all steps."""
+    completion_tokens: int
+    """Of `trained_tokens`, those that carried loss."""
+    seconds: float
+    final_loss: float
+    losses: list[float] = Field(default_factory=list)
+    params: LoraParams
+
+
+def chat_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
+    """The chat messages for one question, as passed to `create_chat_completion`."""
+    messages: list[dict[str, str]] = []
+    if system_prompt is not None:
+        messages.append({"role": "system", "content": system_prompt})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def render_prompt(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, system_prompt: str | None
+) -> str:
+    """The prompt text up to and including the assistant header, as llama.cpp renders it."""
+    text = tokenizer.apply_chat_template(
+        chat_messages(prompt, system_prompt), tokenize=False, add_generation_prompt=True
+    )
+    assert isinstance(text, str)
+    return text
+
+
+def end_of_turn_text(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The text that closes an assistant turn (the EOS token, e.g. `<|im_end|>`)."""
+    eos = tokenizer.eos_token
+    if not isinstance(eos, str) or not eos:
+        raise ValueError("tokenizer has no EOS token to end the assistant turn with")
+    return eos
+
+
+def encode_example(
+    tokenizer: PreTrainedTokenizerBase,
+    example: TrainingExample,
+    system_prompt: str | None,
+    max_length: int,
+) -> tuple[list[int], list[int]]:
+    """Token ids and labels for one example; prompt tokens are masked out of the loss.
+
+    Prompt and completion are tokenized separately, as llama.cpp tokenizes the prompt and
+    then generates the completion token by token. Too-long examples lose prompt tokens
+    from the left, never completion tokens.
+    """
+    prompt_ids = _encode(tokenizer, render_prompt(tokenizer, example.prompt, system_prompt))
+    completion_ids = _encode(tokenizer, example.completion + end_of_turn_text(tokenizer))
+    if len(completion_ids) >= max_length:
+        raise ValueError(
+            f"completion of {example.prompt!r} has {len(completion_ids)} tokens;"
+            f" max_length is {max_length}"
+        )
+    prompt_ids = prompt_ids[-(max_length - len(completion_ids)) :]
+    ids = prompt_ids + completion_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+    return ids, labels
+
+
+def load_base_model(base_gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a GGUF model and its tokenizer into transformers (fp32, CPU)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_gguf = Path(base_gguf)
+    if not base_gguf.is_file():
+        raise FileNotFoundError(f"base model GGUF not found: {base_gguf}")
+    directory, name = str(base_gguf.parent), base_gguf.name
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=torch.float32
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def train_lora(
+    base_gguf: Path,
+    examples: Sequence[TrainingExample],
+    params: LoraParams,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> LoraTrainingResult:
+    """Train a LoRA adapter on `examples` and save it under `out_dir/adapter`.
+
+    Deterministic for a given seed, thread count and software stack. Writes
+    `out_dir/training_result.json` next to the adapter.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if not examples:
+        raise ValueError("no training examples")
+    out_dir = Path(out_dir)
+    threads = params.num_threads or len(os.sched_getaffinity(0))
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(params.seed)
+            model, tokenizer = load_base_model(base_gguf)
+            encoded = [
+                encode_example(tokenizer, ex, params.system_prompt, params.max_length)
+                for ex in examples
+            ]
+            config = LoraConfig(
+                r=params.rank,
+                lora_alpha=params.alpha,
+                lora_dropout=params.dropout,
+                target_modules=list(params.target_modules),
+                bias="none",
+                task_type="CAUSAL_LM",
+            )
+            peft_model = get_peft_model(model, config)
+            losses, trained, completion = _train_loop(
+                peft_model, encoded, int(tokenizer.pad_token_id), params, progress
+            )
+            adapter_dir = out_dir / ADAPTER_SUBDIR
+            peft_model.save_pretrained(str(adapter_dir))
+    finally:
+        torch.set_num_threads(previous_threads)
+    result = LoraTrainingResult(
+        adapter_dir=adapter_dir,
+        steps=len(losses),
+        trained_tokens=trained,
+        completion_tokens=completion,
+        seconds=time.perf_counter() - started,
+        final_loss=losses[-1],
+        losses=losses,
+        params=params,
+    )
+    (out_dir / RESULT_FILE).write_text(result.model_dump_json(indent=2))
+    return result
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return [int(i) for i in ids]
+
+
+def _train_loop(
+    model: Any,
+    encoded: list[tuple[list[int], list[int]]],
+    pad_id: int,
+    params: LoraParams,
+    progress: ProgressCallback | None,
+) -> tuple[list[float], int, int]:
+    """Run `params.max_steps` AdamW steps; return per-step losses and token counts."""
+    import torch
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=params.learning_rate, weight_decay=params.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, params.warmup_steps, params.max_steps)
+    )
+    order = random.Random(params.seed)
+    queue: list[int] = []
+    losses: list[float] = []
+    trained_tokens = completion_tokens = 0
+    model.train()
+    for step in range(1, params.max_steps + 1):
+        batch: list[int] = []
+        while len(batch) < min(params.batch_size, len(encoded)):
+            if not queue:
+                queue = list(range(len(encoded)))
+                order.shuffle(queue)
+            batch.append(queue.pop())
+        input_ids, attention, labels = _collate([encoded[i] for i in batch], pad_id)
+        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        loss.backward()
+        if params.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable, params.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        trained_tokens += int(attention.sum())
+        completion_tokens += int((labels != IGNORE_INDEX).sum())
+        if progress is not None:
+            progress(step, params.max_steps, losses[-1])
+    model.eval()
+    return losses, trained_tokens, completion_tokens
+
+
+def _collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
+    """Right-pad a batch into input ids, attention mask and labels tensors."""
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    for row, (ids, labs) in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        labels[row, : len(labs)] = torch.tensor(labs)
+    return input_ids, attention, labels
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def load_training_result(out_dir: Path) -> LoraTrainingResult | None:
+    """The result a previous `train_lora` run saved in `out_dir`, if any."""
+    path = Path(out_dir) / RESULT_FILE
+    if not path.is_file():
+        return None
+    return LoraTrainingResult.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,1 @@
+"""Retrieval over a corpus: chunking, BM25 and dense (FAISS) indexes."""
