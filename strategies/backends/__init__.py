@@ -1,0 +1,1 @@
+"""Chat model backends behind one interface: in-process llama.cpp and OpenAI-compatible endpoints."""

@@ -1,0 +1,46 @@
+"""The chat backend contract shared by every model-backed strategy."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from evals.types import TokenUsage
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Completion(BaseModel):
+    """A model's reply with the usage its backend reported and the seconds the call took."""
+
+    text: str
+    usage: TokenUsage
+    seconds: float
+    model: str
+
+
+class ChatBackend(Protocol):
+    """Generates one reply to a chat. Deterministic at temperature 0.
+
+    Raises `evals.errors.TransientError` (with `retry_after` when known) for failures worth
+    retrying, `evals.errors.ConfigError` for missing model files or keys.
+    """
+
+    @property
+    def model_name(self) -> str:
+        """The name the price table knows this model by."""
+        ...
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the model (file sha256, endpoint and model name, adapter hash)."""
+        ...
+
+    def complete(self, messages: list[ChatMessage], max_tokens: int, temperature: float = 0.0) -> Completion:
+        ...
+
+    def close(self) -> None:
+        ...
