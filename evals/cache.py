@@ -25,14 +25,14 @@ class CachedAnswer(BaseModel):
     answer: Answer
 
 
-def answer_key(strategy_identity: dict[str, Any], dataset_fingerprint: str, item: QAItem) -> str:
+def answer_key(strategy_identity: dict[str, Any], knowledge_fingerprint: str, item: QAItem) -> str:
     """What determines an answer: the strategy (config and model), the data it was prepared on,
     and the question. Gold answers are left out: they must not influence the answer."""
     return content_hash(
         {
             "cache_schema": CACHE_SCHEMA_VERSION,
             "strategy": strategy_identity,
-            "dataset": dataset_fingerprint,
+            "knowledge": knowledge_fingerprint,
             "item": item.model_dump(mode="json", exclude={"answers"}),
         },
         length=32,

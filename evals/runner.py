@@ -125,6 +125,7 @@ class SuiteRun:
                     squad_version=dataset.squad_version,
                     n_train=len(dataset.train),
                     n_test=len(dataset.test),
+                    n_test_total=dataset.n_test_total,
                     n_documents=len(dataset.corpus),
                 )
                 for dataset in self.datasets
@@ -141,7 +142,7 @@ class SuiteRun:
     async def _run_pair(self, dataset: QADataset, entry: StrategyEntry, scorers: Sequence[Scorer]) -> None:
         strategy = self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
         identity = strategy.identity()
-        keys = {item.id: answer_key(identity, dataset.fingerprint, item) for item in dataset.test}
+        keys = {item.id: answer_key(identity, dataset.knowledge_fingerprint, item) for item in dataset.test}
         pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
         all_cached = self.settings.use_cache and all(self.cache.get(keys[item.id]) for item in pending)
         try:
@@ -178,7 +179,7 @@ class SuiteRun:
             if prepare:
                 strategy.prepare(dataset.train, dataset.corpus)
             return
-        setup_key = content_hash({"setup": identity, "dataset": dataset.fingerprint}, length=32)
+        setup_key = content_hash({"setup": identity, "dataset": dataset.knowledge_fingerprint}, length=32)
         stored = self.cache.get_setup(setup_key)
         if prepare or stored is None:
             self.console.print(f"Preparing [bold]{entry.name}[/] on {dataset.name} …")

@@ -34,19 +34,40 @@ class QADataset(BaseModel):
         has_impossible = any(item.is_impossible for item in (*self.train, *self.test))
         return "2.0" if has_impossible else "1.1"
 
+    fingerprint: str = ""
+    n_test_total: int = 0
+
+    @classmethod
+    def build(
+        cls, name: str, corpus: list[Document], train: list[QAItem], test: list[QAItem],
+        source: str, card: str | None = None, limit: int | None = None,
+    ) -> QADataset:
+        """A dataset whose fingerprint covers all of its content, taken before `limit` cuts the test split."""
+        fingerprint = _fingerprint(corpus, train, test)
+        return cls(
+            name=name, corpus=corpus, train=train, test=test[:limit] if limit else test, source=source,
+            card=card, fingerprint=fingerprint, n_test_total=len(test),
+        )
+
     @property
-    def fingerprint(self) -> str:
-        """sha256 over the canonical JSON of corpus, train and test: changes iff content does."""
-        digest = hashlib.sha256()
-        for part in (self.corpus, self.train, self.test):
-            for record in part:
-                digest.update(record.model_dump_json().encode())
-                digest.update(b"\n")
-            digest.update(b"\x00")
-        return digest.hexdigest()[:16]
+    def knowledge_fingerprint(self) -> str:
+        """Fingerprint of what strategies prepare on (corpus and train split): answers depend on it,
+        not on which other questions are being scored."""
+        return _fingerprint(self.corpus, self.train)
 
     def documents_by_id(self) -> dict[str, Document]:
         return {document.id: document for document in self.corpus}
+
+
+def _fingerprint(*parts: Sequence[Document] | Sequence[QAItem]) -> str:
+    """sha256 over the canonical JSON of the records: changes iff the content does."""
+    digest = hashlib.sha256()
+    for part in parts:
+        for record in part:
+            digest.update(record.model_dump_json().encode())
+            digest.update(b"\n")
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
 
 
 def split_fraction(item_id: str) -> float:

@@ -119,10 +119,8 @@ def load_dataset(spec: DatasetSpec | str) -> QADataset:
     if not test:
         raise DatasetError(f"dataset {spec.name!r}: the test split is empty ({source})")
     _check_gold_documents(spec.name, [*train, *test], corpus)
-    if spec.limit is not None:
-        test = test[: spec.limit]
     card = _read_card(spec.path(spec.card)) if spec.card else None
-    return QADataset(name=spec.name, corpus=corpus, train=train, test=test, source=source, card=card)
+    return QADataset.build(spec.name, corpus, train, test, source, card, spec.limit)
 
 
 def _read_card(path: Path) -> str:

@@ -61,6 +61,7 @@ def read_rows(path: Path, fmt: TableFormat) -> tuple[list[str], Iterator[dict[st
         _check_utf8(path)
     import datasets  # heavy import, deferred until data is actually read
 
+    datasets.disable_progress_bars()
     try:
         table = datasets.load_dataset(_HF_BUILDER[fmt], data_files=str(path), split="train")
     except Exception as error:  # pyarrow/datasets raise many types for unreadable files
@@ -72,6 +73,7 @@ def read_hub_rows(hub_id: str, split: str, config: str | None) -> tuple[list[str
     """Column names and rows of a split of a Hugging Face hub dataset."""
     import datasets
 
+    datasets.disable_progress_bars()
     try:
         table = datasets.load_dataset(hub_id, config, split=split)
     except Exception as error:

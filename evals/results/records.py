@@ -46,6 +46,7 @@ class DatasetManifest(BaseModel):
     squad_version: str
     n_train: int
     n_test: int
+    n_test_total: int
     n_documents: int
 
 

@@ -1,0 +1,18 @@
+"""Evaluate RAG, fine-tuning and hybrid QA strategies on shared datasets, with measured evidence.
+
+The public API; implementation modules are free to change behind it.
+"""
+
+from evals.data import DatasetSpec, QADataset, load_dataset
+from evals.errors import ConfigError, DatasetError, EvalsError, SuiteError, TransientError
+from evals.runner import RunOutcome, RunSettings, run_suite
+from evals.scoring.base import SCORERS, Scorer
+from evals.strategy import STRATEGIES, Strategy, StrategyParams
+from evals.suite import Suite, load_suite
+from evals.types import Answer, Document, QAItem, RetrievedContext, SetupReport, TokenUsage
+
+__all__ = [
+    "SCORERS", "STRATEGIES", "Answer", "ConfigError", "DatasetError", "DatasetSpec", "Document", "EvalsError",
+    "QADataset", "QAItem", "RetrievedContext", "RunOutcome", "RunSettings", "Scorer", "SetupReport", "Strategy",
+    "StrategyParams", "Suite", "SuiteError", "TokenUsage", "TransientError", "load_dataset", "load_suite", "run_suite",
+]

@@ -1,0 +1,46 @@
+"""Shared test setup: offline environment, temporary results/cache folders, the example plugin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example_plugin"
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "RAGAS_DO_NOT_TRACK": "true",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+os.environ.update(OFFLINE_ENV)
+sys.path.insert(0, str(EXAMPLE_PLUGIN))  # makes the example plugin's entry points visible in-process
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary working directory with its own results/ and answer cache."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EVALS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the `evals` command as a user would, with the example plugin installed on its path."""
+    environment = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLE_PLUGIN), os.environ.get("PYTHONPATH", "")]),
+        "EVALS_CACHE_DIR": str(cwd / "cache"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "evals", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
+    )

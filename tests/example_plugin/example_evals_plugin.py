@@ -1,0 +1,67 @@
+"""An example third-party plugin: strategies registered through the `evals.strategies` entry points.
+
+Copy this layout for your own package: declare in your pyproject.toml
+
+    [project.entry-points."evals.strategies"]
+    first_sentence = "your_package.module:FirstSentence"
+
+The tests put this folder on PYTHONPATH; its `.dist-info` folder declares the entry points, just
+as `pip install` of a real package would.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+
+from evals.errors import TransientError
+from evals.strategy import Strategy, StrategyParams
+from evals.types import Answer, Document, QAItem, SetupReport
+
+
+class FirstSentenceParams(StrategyParams):
+    delay_s: float = 0.0
+
+
+class FirstSentence(Strategy):
+    """Answers with the first sentence of the question's first gold document (an oracle-retrieval
+    reader); `delay_s` makes each answer slow, for crash-and-resume tests."""
+
+    Params = FirstSentenceParams
+    params: FirstSentenceParams
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        self.documents = {document.id: document for document in corpus}
+        return SetupReport()
+
+    def answer(self, item: QAItem) -> Answer:
+        time.sleep(self.params.delay_s)
+        text = self.documents[item.gold_doc_ids[0]].text.split(". ")[0] if item.gold_doc_ids else ""
+        return Answer(text=text, timings={"read": self.params.delay_s})
+
+
+class FlakyParams(StrategyParams):
+    failures_per_item: int = 2
+    fail_forever_every: int = 0
+
+
+class Flaky(Strategy):
+    """Fails transiently `failures_per_item` times per item before answering; with
+    `fail_forever_every = n`, every n-th item fails permanently with a non-transient error."""
+
+    Params = FlakyParams
+    params: FlakyParams
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        self.calls: dict[str, int] = {}
+        return SetupReport()
+
+    def answer(self, item: QAItem) -> Answer:
+        self.calls[item.id] = self.calls.get(item.id, 0) + 1
+        every = self.params.fail_forever_every
+        if every and zlib.crc32(item.id.encode()) % every == 0:
+            raise ValueError(f"permanent failure on {item.id}")
+        if self.calls[item.id] <= self.params.failures_per_item:
+            raise TransientError("simulated rate limit", retry_after=0.01)
+        return Answer(text=item.question.split()[0])
