@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evals.data.spec import DatasetSpec, shipped_datasets, shipped_spec, validate_spec
+from evals.data.spec import DatasetSpec, shipped_spec, validate_spec
 from evals.errors import SuiteError
 from evals.hashing import content_hash
 
@@ -60,8 +60,8 @@ class Suite(BaseModel):
         for index, entry in enumerate(self.datasets):
             where = f"{self.path or 'suite'}: datasets[{index}]"
             name = entry.get("name")
-            if name in shipped_datasets() and not (entry.keys() & {"source", "test", "train"}):
-                shipped = shipped_spec(name)
+            if not (entry.keys() & {"source", "test", "train"}):
+                shipped = shipped_spec(str(name))
                 overrides = {key: value for key, value in entry.items() if key != "name"}
                 specs.append(validate_spec({**shipped.model_dump(), **overrides}, shipped.base_dir, where))
             else:
