@@ -28,11 +28,13 @@ class Strategy(ABC):
     """A way of answering questions: closed-book, RAG, fine-tuned, hybrid, or a plugin's own.
 
     `answer` may be a plain or an ``async`` method. A strategy that is not safe to call from
-    several threads at once sets `max_concurrency = 1`.
+    several threads at once sets `max_concurrency = 1` (on the class or the instance).
+    Constructors must be cheap (check files and settings, load nothing): the runner builds every
+    strategy first to validate the suite.
     """
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
-    max_concurrency: ClassVar[int | None] = None
+    max_concurrency: int | None = None
 
     def __init__(self, params: StrategyParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -39,6 +39,10 @@ class ChatBackend(Protocol):
         """What identifies the model (file sha256, endpoint and model name, adapter hash)."""
         ...
 
+    def load(self) -> object:
+        """Load the model now (local backends), so its load time counts as setup, not latency."""
+        ...
+
     def complete(self, messages: list[ChatMessage], max_tokens: int, temperature: float = 0.0) -> Completion:
         ...
 

@@ -1,0 +1,51 @@
+"""Choosing a chat backend from a strategy's parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from strategies.backends.base import ChatBackend
+from strategies.backends.llama_cpp_backend import LlamaCppBackend
+from strategies.backends.openai_backend import OpenAIBackend
+
+
+class GeneratorParams(BaseModel):
+    """Which model answers: the embedded SmolLM2 on llama.cpp (default), another GGUF file, or
+    any OpenAI-compatible endpoint (`backend = "openai"`, `model`, optional `base_url`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=256)
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    price_as: str | None = Field(default=None, description="price-table name, when it differs from `model`")
+    max_tokens: int = Field(default=24, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _openai_needs_model(self) -> GeneratorParams:
+        if self.backend == "openai" and not self.model:
+            raise ValueError("backend 'openai' needs `model` (the endpoint's model name)")
+        return self
+
+
+def make_backend(params: GeneratorParams, lora_path: Path | None = None) -> ChatBackend:
+    """A backend for `params`; `lora_path` adds a GGUF LoRA adapter (llama.cpp only)."""
+    if params.backend == "openai":
+        if lora_path is not None:
+            raise ValueError("LoRA adapters are served by the llama_cpp backend only")
+        assert params.model is not None
+        return OpenAIBackend(
+            model=params.model, base_url=params.base_url, api_key_env=params.api_key_env, model_name=params.price_as
+        )
+    extra = {"model_name": params.price_as} if params.price_as else {}
+    return LlamaCppBackend(
+        model_path=params.model_path, lora_path=lora_path, n_ctx=params.n_ctx, seed=params.seed, **extra
+    )

@@ -1,0 +1,45 @@
+"""Closed-book: the base model answers from what it learned in pretraining, with no context."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from evals.strategy import Strategy, StrategyParams
+from evals.types import Answer, Document, QAItem, SetupReport
+from strategies.backends.factory import GeneratorParams, make_backend
+from strategies.generation import answer_closed_book
+
+
+class ClosedBookParams(StrategyParams):
+    generator: GeneratorParams = Field(default_factory=GeneratorParams)
+
+
+class ClosedBook(Strategy):
+    """The baseline every other strategy must beat: the model alone."""
+
+    Params = ClosedBookParams
+    params: ClosedBookParams
+
+    def __init__(self, params: ClosedBookParams | None = None) -> None:
+        super().__init__(params)
+        self.backend = make_backend(self.params.generator)
+        self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        started = time.perf_counter()
+        self.backend.load()
+        return SetupReport(seconds=time.perf_counter() - started, model=self.backend.model_name)
+
+    def answer(self, item: QAItem) -> Answer:
+        generator = self.params.generator
+        return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature)
+
+    def model_identity(self) -> dict[str, Any]:
+        return self.backend.identity()
+
+    def close(self) -> None:
+        self.backend.close()

@@ -1,0 +1,74 @@
+"""RAG: retrieve the top-k chunks, answer from numbered sources and cite them.
+
+With `finetune` set, the fine-tuned model answers from the sources (the fine-tuned + RAG mode).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from evals.cache import default_cache_dir
+from evals.strategy import Strategy, StrategyParams
+from evals.types import Answer, Document, QAItem, SetupReport
+from strategies.adapters import FinetuneParams, prepare_adapter
+from strategies.backends.base import ChatBackend
+from strategies.backends.factory import GeneratorParams, make_backend
+from strategies.backends.llama_cpp_backend import LlamaCppBackend
+from strategies.generation import answer_with_sources, retrieve
+from strategies.retrieval.config import RetrievalParams, build_retriever
+from strategies.retrieval.embeddings import MODEL_NAME as EMBEDDING_MODEL
+from strategies.retrieval.hybrid_search import Retriever
+
+
+class RagParams(StrategyParams):
+    generator: GeneratorParams = Field(default_factory=GeneratorParams)
+    retrieval: RetrievalParams = Field(default_factory=RetrievalParams)
+    finetune: FinetuneParams | None = None
+
+
+class Rag(Strategy):
+    """Retrieval-augmented generation over the dataset's corpus."""
+
+    Params = RagParams
+    params: RagParams
+
+    def __init__(self, params: RagParams | None = None) -> None:
+        super().__init__(params)
+        self.backend: ChatBackend = make_backend(self.params.generator)
+        self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
+        self.retriever: Retriever | None = None
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        started = time.perf_counter()
+        self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir())
+        indexing = time.perf_counter() - started
+        report = SetupReport(seconds=indexing, model=EMBEDDING_MODEL, details={"index_seconds": indexing})
+        if self.params.finetune is not None:
+            assert isinstance(self.backend, LlamaCppBackend), "fine-tuned RAG needs the llama_cpp backend"
+            adapter = prepare_adapter(
+                self.backend.model_path, self.backend.model_name, train, self.params.finetune, default_cache_dir()
+            )
+            self.backend = make_backend(self.params.generator, lora_path=adapter.path)
+            report = adapter.setup.model_copy(
+                update={"seconds": adapter.setup.seconds + indexing, "details": {**adapter.setup.details, "index_seconds": indexing}}
+            )
+        self.backend.load()
+        return report
+
+    def answer(self, item: QAItem) -> Answer:
+        if self.retriever is None:
+            raise RuntimeError("prepare() must run before answer()")
+        contexts, seconds = retrieve(self.retriever, item.question, self.params.retrieval.top_k)
+        generator = self.params.generator
+        answer = answer_with_sources(self.backend, item, contexts, generator.max_tokens, generator.temperature)
+        return answer.model_copy(update={"timings": {"retrieve": seconds, **answer.timings}})
+
+    def model_identity(self) -> dict[str, Any]:
+        return self.backend.identity()
+
+    def close(self) -> None:
+        self.backend.close()

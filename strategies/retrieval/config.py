@@ -1,0 +1,37 @@
+"""Retrieval settings shared by the RAG and hybrid strategies, and building a retriever from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evals.types import Document
+from strategies.retrieval.bm25 import BM25Retriever
+from strategies.retrieval.chunking import ChunkingParams, chunk_documents
+from strategies.retrieval.dense import DenseRetriever
+from strategies.retrieval.embeddings import Embedder
+from strategies.retrieval.hybrid_search import HybridRetriever, Retriever
+
+
+class RetrievalParams(BaseModel):
+    """`dense` (all-MiniLM-L6-v2 + FAISS), `bm25`, or `hybrid` (both, reciprocal-rank fused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retriever: Literal["dense", "bm25", "hybrid"] = "dense"
+    top_k: int = Field(default=2, ge=1, le=20)
+    chunking: ChunkingParams = Field(default_factory=lambda: ChunkingParams(mode="words", size=80, overlap=20))
+
+
+def build_retriever(params: RetrievalParams, corpus: Sequence[Document], cache_dir: Path) -> Retriever:
+    """Chunk the corpus and index it; dense indexes are cached on disk by content."""
+    chunks = chunk_documents(corpus, params.chunking)
+    if params.retriever == "bm25":
+        return BM25Retriever(chunks)
+    dense = DenseRetriever(chunks, Embedder(), cache_dir=cache_dir)
+    if params.retriever == "dense":
+        return dense
+    return HybridRetriever(BM25Retriever(chunks), dense)
