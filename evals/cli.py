@@ -60,11 +60,17 @@ def run(
     suite_file: Annotated[Path, typer.Argument(help="suite TOML file")] = DEFAULT_SUITE,
     limit: Annotated[int | None, typer.Option(help="score at most N test items per dataset")] = None,
     results_dir: Annotated[Path, typer.Option(help="where runs, leaderboard.csv and history.csv go")] = Path("results"),
-    cache_dir: Annotated[Path | None, typer.Option(help="answer cache (default: $EVALS_CACHE_DIR or .cache/evals)")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="answer cache (default: $EVALS_CACHE_DIR or .cache/evals)")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="call the models even for cached answers")] = False,
-    fresh: Annotated[bool, typer.Option("--fresh", help="start a new run instead of resuming an unfinished one")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start a new run instead of resuming an unfinished one")
+    ] = False,
     resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="items answered at once (default: the suite's)")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="items answered at once (default: the suite's)")
+    ] = None,
     price_table: Annotated[Path, typer.Option(help="dated price table TOML")] = DEFAULT_PRICE_TABLE,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
@@ -96,7 +102,9 @@ def score(
     dataset: Annotated[str, typer.Argument(help="a shipped dataset name or a SQuAD-format JSON file")],
     predictions: Annotated[Path, typer.Argument(help='JSON object {"question_id": "answer", ...}')],
     split: Annotated[str, typer.Option(help="all | train | test: which questions to score")] = "all",
-    as_json: Annotated[bool, typer.Option("--json", help="print the scores as JSON (0-100, like the official scripts)")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the scores as JSON (0-100, like the official scripts)")
+    ] = False,
 ) -> None:
     """Score a predictions file as the official SQuAD scripts do (v2.0 rules when the data has unanswerables)."""
     if split not in ("all", "train", "test"):
@@ -105,7 +113,9 @@ def score(
         loaded = load_dataset(dataset)
     else:
         path = Path(dataset)
-        loaded = load_dataset(DatasetSpec(name=path.stem, source=str(path.resolve()), format="squad", test_fraction=0.5))
+        loaded = load_dataset(
+            DatasetSpec(name=path.stem, source=str(path.resolve()), format="squad", test_fraction=0.5)
+        )
     items = {"all": [*loaded.train, *loaded.test], "train": loaded.train, "test": loaded.test}[split]
     payload = read_json(predictions)
     if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):

@@ -8,8 +8,21 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 TRACKED_PACKAGES = (
-    "rag-or-finetune", "datasets", "pandas", "numpy", "scipy", "pydantic", "openai", "ragas",
-    "faiss-cpu", "llama_cpp_python", "sentence-transformers", "transformers", "peft", "torch", "bm25s",
+    "rag-or-finetune",
+    "datasets",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pydantic",
+    "openai",
+    "ragas",
+    "faiss-cpu",
+    "llama_cpp_python",
+    "sentence-transformers",
+    "transformers",
+    "peft",
+    "torch",
+    "bm25s",
 )
 
 
@@ -21,7 +34,11 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory, capture_output=True, text=True, check=True, timeout=10,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None, None

@@ -33,7 +33,7 @@ from evals.scoring.base import SCORERS, Scorer
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
 from evals.strategy import STRATEGIES, Strategy
 from evals.suite import StrategyEntry, Suite
-from evals.types import Answer, QAItem, SetupReport
+from evals.types import Answer, QAItem
 
 MAX_RETRY_WAIT_S = 60.0
 
@@ -82,7 +82,9 @@ class SuiteRun:
         self.config_hash = suite.config_hash()
         self.store = self._open_store()
         self.manifest = self._start_manifest()
-        self.results: dict[tuple[str, str, str], ItemResult] = {result.key: result for result in self.store.read_items()}
+        self.results: dict[tuple[str, str, str], ItemResult] = {
+            result.key: result for result in self.store.read_items()
+        }
 
     async def run(self) -> RunOutcome:
         random.seed(self.suite.seed)
@@ -100,7 +102,9 @@ class SuiteRun:
         if self.settings.resume_run_id:
             store = RunStore(runs_dir(results_dir) / self.settings.resume_run_id)
             if store.read_manifest().config_hash != self.config_hash:
-                raise EvalsError(f"run {store.run_id} was made with another suite configuration; it cannot be resumed with this one")
+                raise EvalsError(
+                    f"run {store.run_id} was made with another suite configuration; it cannot be resumed with this one"
+                )
             return store
         if self.settings.resume and (store := find_resumable(results_dir, self.config_hash)):
             return store
@@ -215,7 +219,9 @@ class SuiteRun:
                 answer, attempts = await self._call_with_retries(strategy, item)
             except Exception as error:  # any failure of one item is recorded on that item
                 return ItemResult(
-                    **base, status="error", attempts=max(attempts, 1),
+                    **base,
+                    status="error",
+                    attempts=max(attempts, 1),
                     error=ItemError(stage="answer", type=type(error).__name__, message=str(error)),
                 )
             self.cache.put(key, answer)
@@ -223,12 +229,21 @@ class SuiteRun:
             scores = {name: value for scorer in scorers for name, value in scorer.score(item, answer).items()}
         except Exception as error:
             return ItemResult(
-                **base, status="error", answer=answer, attempts=attempts, cached=cached is not None,
+                **base,
+                status="error",
+                answer=answer,
+                attempts=attempts,
+                cached=cached is not None,
                 error=ItemError(stage="score", type=type(error).__name__, message=str(error)),
             )
         return ItemResult(
-            **base, status="ok", answer=answer, scores=scores, cost_usd=self.price_table.query_cost(answer),
-            attempts=attempts, cached=cached is not None,
+            **base,
+            status="ok",
+            answer=answer,
+            scores=scores,
+            cost_usd=self.price_table.query_cost(answer),
+            attempts=attempts,
+            cached=cached is not None,
         )
 
     async def _call_with_retries(self, strategy: Strategy, item: QAItem) -> tuple[Answer, int]:
@@ -299,8 +314,13 @@ class _ProgressBar:
 
     def __init__(self, label: str, total: int, console: Console, enabled: bool) -> None:
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, disable=not enabled, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
         )
         self.task = self.progress.add_task(label, total=total)
 

@@ -45,9 +45,7 @@ class Strategy(ABC):
         try:
             return cls(cls.Params.model_validate(dict(params)))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-            )
+            problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
             raise SuiteError(f"invalid parameters for strategy {cls.__name__}: {problems}") from None
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:

@@ -43,8 +43,14 @@ class FinetuneParams(BaseModel):
 
     def lora_params(self) -> LoraParams:
         return LoraParams(
-            rank=self.rank, alpha=self.alpha, learning_rate=self.learning_rate, max_steps=self.max_steps,
-            batch_size=self.batch_size, max_length=self.max_length, seed=self.seed, system_prompt=CLOSED_BOOK_SYSTEM,
+            rank=self.rank,
+            alpha=self.alpha,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            seed=self.seed,
+            system_prompt=CLOSED_BOOK_SYSTEM,
         )
 
 
@@ -71,14 +77,20 @@ def prepare_adapter(
     if not examples:
         raise ValueError("the dataset has no answerable train questions to fine-tune on")
     key = content_hash(
-        {"base": file_sha256(base_gguf), "examples": [e.model_dump() for e in examples], "lora": params.lora_params().model_dump(mode="json")},
+        {
+            "base": file_sha256(base_gguf),
+            "examples": [e.model_dump() for e in examples],
+            "lora": params.lora_params().model_dump(mode="json"),
+        },
         length=32,
     )
     directory = cache_dir / "adapters" / key
     with locked(directory):
         if (directory / ADAPTER_FILE).is_file() and (directory / RESULT_FILE).is_file():
             result = LoraTrainingResult.model_validate_json((directory / RESULT_FILE).read_text(encoding="utf-8"))
-            return TrainedAdapter(path=directory / ADAPTER_FILE, setup=_setup_report(result, model_name, directory, cached=True))
+            return TrainedAdapter(
+                path=directory / ADAPTER_FILE, setup=_setup_report(result, model_name, directory, cached=True)
+            )
         started = time.perf_counter()
         work = directory.with_name(f".{key}.training")
         shutil.rmtree(work, ignore_errors=True)
@@ -88,18 +100,29 @@ def prepare_adapter(
         (work / RESULT_FILE).write_text(result.model_dump_json(indent=2), encoding="utf-8")
         shutil.rmtree(directory, ignore_errors=True)
         work.rename(directory)
-    return TrainedAdapter(path=directory / ADAPTER_FILE, setup=_setup_report(result, model_name, directory, cached=False))
+    return TrainedAdapter(
+        path=directory / ADAPTER_FILE, setup=_setup_report(result, model_name, directory, cached=False)
+    )
 
 
-def _train_with_progress(base_gguf: Path, examples: list[TrainingExample], params: LoraParams, out_dir: Path) -> LoraTrainingResult:
+def _train_with_progress(
+    base_gguf: Path, examples: list[TrainingExample], params: LoraParams, out_dir: Path
+) -> LoraTrainingResult:
     progress = Progress(
-        TextColumn("fine-tuning LoRA"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(), console=Console(stderr=True),
+        TextColumn("fine-tuning LoRA"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
     )
     task = progress.add_task("train", total=params.max_steps, loss=float("nan"))
     with progress:
         return train_lora(
-            base_gguf, examples, params, out_dir,
+            base_gguf,
+            examples,
+            params,
+            out_dir,
             progress=lambda step, total, loss: progress.update(task, completed=step, loss=loss),
         )
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from evals.cache import default_cache_dir
-from evals.strategy import Strategy, StrategyParams
+from evals.strategy import Strategy
 from evals.types import Answer, Document, QAItem, SetupReport
 from strategies.adapters import FinetuneParams, prepare_adapter
 from strategies.backends.base import ChatBackend
@@ -46,7 +46,9 @@ class Hybrid(Strategy):
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         assert isinstance(self.base, LlamaCppBackend)
-        adapter = prepare_adapter(self.base.model_path, self.base.model_name, train, self.params.finetune, default_cache_dir())
+        adapter = prepare_adapter(
+            self.base.model_path, self.base.model_name, train, self.params.finetune, default_cache_dir()
+        )
         started = time.perf_counter()
         self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir())
         self.router.fit(train)
@@ -55,7 +57,10 @@ class Hybrid(Strategy):
         self.base.load()
         extra = time.perf_counter() - started
         return adapter.setup.model_copy(
-            update={"seconds": adapter.setup.seconds + extra, "details": {**adapter.setup.details, "index_and_router_seconds": extra}}
+            update={
+                "seconds": adapter.setup.seconds + extra,
+                "details": {**adapter.setup.details, "index_and_router_seconds": extra},
+            }
         )
 
     def answer(self, item: QAItem) -> Answer:
@@ -73,7 +78,10 @@ class Hybrid(Strategy):
             backend = self.base if route == "complex" else self.finetuned
             answer = answer_with_sources(backend, item, contexts, generator.max_tokens, generator.temperature)
         return answer.model_copy(
-            update={"timings": {**timings, **answer.timings}, "metadata": {**answer.metadata, "route": route, **evidence}}
+            update={
+                "timings": {**timings, **answer.timings},
+                "metadata": {**answer.metadata, "route": route, **evidence},
+            }
         )
 
     def model_identity(self) -> dict[str, Any]:

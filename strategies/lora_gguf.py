@@ -23,9 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-HF_LORA_NAME = re.compile(
-    r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$"
-)
+HF_LORA_NAME = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$")
 """peft tensor names, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight."""
 
 ROPE_PERMUTED_ARCHS = frozenset({"llama"})
@@ -39,11 +37,7 @@ def llama_rope_permute(rows: np.ndarray, n_head: int) -> np.ndarray:
     become adjacent rows (2j, 2j + 1).
     """
     out = rows.shape[0]
-    return (
-        rows.reshape(n_head, 2, out // n_head // 2, *rows.shape[1:])
-        .swapaxes(1, 2)
-        .reshape(rows.shape)
-    )
+    return rows.reshape(n_head, 2, out // n_head // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
 def export_lora_gguf(
@@ -101,9 +95,7 @@ def export_lora_gguf(
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
         writer.add_name(name or peft_dir.name)
-        writer.add_file_type(
-            gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32
-        )
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
         for tensor_name, data in tensors:
             writer.add_tensor(tensor_name, data)
         writer.write_header_to_file()
@@ -141,9 +133,7 @@ class _BaseInfo:
         n_head_kv = int(kv_field.contents()) if kv_field is not None else n_head
         n_layer = int(field(gguf.Keys.LLM.BLOCK_COUNT.format(arch=arch)))
         # GGUF lists dimensions fastest-first: ne = (in, out) for a weight matrix.
-        shapes = {
-            t.name: (int(t.shape[1]), int(t.shape[0])) for t in reader.tensors if len(t.shape) == 2
-        }
+        shapes = {t.name: (int(t.shape[1]), int(t.shape[0])) for t in reader.tensors if len(t.shape) == 2}
         return cls(arch, n_layer, n_head, n_head_kv, shapes)
 
 

@@ -101,9 +101,7 @@ def chat_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]
     return messages
 
 
-def render_prompt(
-    tokenizer: PreTrainedTokenizerBase, prompt: str, system_prompt: str | None
-) -> str:
+def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system_prompt: str | None) -> str:
     """The prompt text up to and including the assistant header, as llama.cpp renders it."""
     text = tokenizer.apply_chat_template(
         chat_messages(prompt, system_prompt), tokenize=False, add_generation_prompt=True
@@ -136,8 +134,7 @@ def encode_example(
     completion_ids = _encode(tokenizer, example.completion + end_of_turn_text(tokenizer))
     if len(completion_ids) >= max_length:
         raise ValueError(
-            f"completion of {example.prompt!r} has {len(completion_ids)} tokens;"
-            f" max_length is {max_length}"
+            f"completion of {example.prompt!r} has {len(completion_ids)} tokens; max_length is {max_length}"
         )
     prompt_ids = prompt_ids[-(max_length - len(completion_ids)) :]
     ids = prompt_ids + completion_ids
@@ -155,9 +152,7 @@ def load_base_model(base_gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokeniz
         raise FileNotFoundError(f"base model GGUF not found: {base_gguf}")
     directory, name = str(base_gguf.parent), base_gguf.name
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32
-    )
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
@@ -189,10 +184,7 @@ def train_lora(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(params.seed)
             model, tokenizer = load_base_model(base_gguf)
-            encoded = [
-                encode_example(tokenizer, ex, params.system_prompt, params.max_length)
-                for ex in examples
-            ]
+            encoded = [encode_example(tokenizer, ex, params.system_prompt, params.max_length) for ex in examples]
             config = LoraConfig(
                 r=params.rank,
                 lora_alpha=params.alpha,
@@ -206,7 +198,7 @@ def train_lora(
                 peft_model, encoded, int(tokenizer.pad_token_id), params, progress
             )
             adapter_dir = out_dir / ADAPTER_SUBDIR
-            peft_model.save_pretrained(str(adapter_dir))
+            peft_model.save_pretrained(str(adapter_dir), save_embedding_layers=False)
     finally:
         torch.set_num_threads(previous_threads)
     result = LoraTrainingResult(
@@ -239,9 +231,7 @@ def _train_loop(
     import torch
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=params.learning_rate, weight_decay=params.weight_decay
-    )
+    optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _lr_factor(step, params.warmup_steps, params.max_steps)
     )

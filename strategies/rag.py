@@ -54,7 +54,10 @@ class Rag(Strategy):
             )
             self.backend = make_backend(self.params.generator, lora_path=adapter.path)
             report = adapter.setup.model_copy(
-                update={"seconds": adapter.setup.seconds + indexing, "details": {**adapter.setup.details, "index_seconds": indexing}}
+                update={
+                    "seconds": adapter.setup.seconds + indexing,
+                    "details": {**adapter.setup.details, "index_seconds": indexing},
+                }
             )
         self.backend.load()
         return report

@@ -21,7 +21,9 @@ from evals.types import QAItem
 from strategies.retrieval.embeddings import Embedder
 
 Route = Literal["standard", "complex", "combined"]
-_COMPLEX = re.compile(r"\b(why|explain|compare|compared|difference|differ|versus|vs\.?|relationship|how does|how do|how did)\b", re.I)
+_COMPLEX = re.compile(
+    r"\b(why|explain|compare|compared|difference|differ|versus|vs\.?|relationship|how does|how do|how did)\b", re.I
+)
 _FACTOID = re.compile(r"^(who|whom|when|where|what year|how many|how much|which)\b", re.I)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ os.environ.update(OFFLINE_ENV)
 sys.path.insert(0, str(EXAMPLE_PLUGIN))  # makes the example plugin's entry points visible in-process
 
 
+@pytest.fixture(scope="session")
+def llama_server_url() -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2."""
+    from servers import start_llama_server, stop_llama_server
+
+    from strategies.backends.model_files import GENERATOR_MODEL_NAME, default_generator_path
+
+    base_url, process = start_llama_server(default_generator_path(), model_alias=GENERATOR_MODEL_NAME)
+    try:
+        yield base_url
+    finally:
+        stop_llama_server(process)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary working directory with its own results/ and answer cache."""
@@ -32,7 +47,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the `evals` command as a user would, with the example plugin installed on its path."""
     environment = {
         **os.environ,
@@ -42,5 +59,10 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "evals", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "evals", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

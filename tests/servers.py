@@ -11,7 +11,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
 
 
 def free_port() -> int:
@@ -33,40 +32,53 @@ def start_llama_server(
 
     Returns the OpenAI base URL (`http://127.0.0.1:<port>/v1`) and the process; stop it with
     `stop_llama_server`. The server uses the chat template stored in the GGUF file, as
-    `LlamaCppBackend` does. Raises RuntimeError with the server's log if it exits or does
-    not answer within `timeout` seconds.
+    `LlamaCppBackend` does, and logs to `<tempdir>/llama_server_<port>.log`. Raises
+    RuntimeError with the log's tail if it exits or does not answer within `timeout` seconds.
     """
     port = port or free_port()
     threads = str(n_threads or os.cpu_count() or 1)
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model_path),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", str(n_ctx),
-        "--n_threads", threads,
-        "--n_threads_batch", threads,
-        "--seed", "0",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        threads,
+        "--n_threads_batch",
+        threads,
+        "--seed",
+        "0",
     ]
     if model_alias:
         command += ["--model_alias", model_alias]
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    log_path = Path(tempfile.gettempdir()) / f"llama_server_{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited with code {process.returncode}:\n{_read(log)}")
+            raise RuntimeError(f"llama_cpp.server exited with code {process.returncode}:\n{_tail(log_path)}")
         try:
             with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
                 if response.status == 200:
-                    log.close()
                     return base_url, process
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
             stop_llama_server(process)
-            raise RuntimeError(f"llama_cpp.server did not answer on {base_url} within {timeout:.0f} s:\n{_read(log)}")
+            raise RuntimeError(
+                f"llama_cpp.server did not answer on {base_url} within {timeout:.0f} s:\n{_tail(log_path)}"
+            )
         time.sleep(0.2)
 
 
@@ -81,9 +93,6 @@ def stop_llama_server(process: subprocess.Popen[bytes], timeout: float = 10.0) -
             process.wait()
 
 
-def _read(log: IO[bytes]) -> str:
-    """The tail of the server's log, closing it."""
-    log.seek(0)
-    text = log.read().decode(errors="replace")[-4000:]
-    log.close()
-    return text
+def _tail(log_path: Path) -> str:
+    """The end of the server's log."""
+    return log_path.read_text(errors="replace")[-4000:]

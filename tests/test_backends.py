@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
-from servers import free_port, start_llama_server, stop_llama_server
+from servers import free_port
 
 from evals.errors import ConfigError, TransientError
 from strategies.backends.base import ChatMessage
@@ -33,8 +34,9 @@ QUESTION = [
 
 
 @contextmanager
-def stub_server(status: int, body: bytes | None = None, headers: dict[str, str] | None = None,
-                delay: float = 0.0) -> Iterator[str]:
+def stub_server(
+    status: int, body: bytes | None = None, headers: dict[str, str] | None = None, delay: float = 0.0
+) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 answering every POST with `status`, `headers` and `body`.
 
     Without a body it answers an error JSON that quotes the request's Authorization header back,
@@ -59,7 +61,7 @@ def stub_server(status: int, body: bytes | None = None, headers: dict[str, str] 
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -89,7 +91,10 @@ def failing_call(base_url: str, timeout: float = 10.0) -> Exception:
 
 def completion_body(**overrides: object) -> bytes:
     reply: dict[str, object] = {
-        "id": "x", "object": "chat.completion", "created": 0, "model": "test-model",
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "test-model",
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
     }
@@ -118,6 +123,12 @@ def test_missing_lora_file_is_a_config_error_naming_the_path(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="LoRA adapter") as caught:
         LlamaCppBackend(lora_path=missing)
     assert str(missing) in str(caught.value)
+
+
+def test_a_model_given_as_lora_adapter_is_a_config_error() -> None:
+    """llama.cpp itself would accept it and silently run the base model."""
+    with pytest.raises(ConfigError, match="is not a GGUF LoRA adapter"):
+        LlamaCppBackend(lora_path=default_generator_path())
 
 
 def test_a_file_that_is_not_gguf_is_a_config_error(tmp_path: Path) -> None:
@@ -250,20 +261,13 @@ def test_a_wellformed_reply_gives_text_usage_and_timing(planted_key: str) -> Non
 # ---------------------------------------------------------------- real models
 
 
-@pytest.fixture(scope="module")
-def llama_server_url() -> Iterator[str]:
-    base_url, process = start_llama_server(default_generator_path(), model_alias=GENERATOR_MODEL_NAME)
-    try:
-        yield base_url
-    finally:
-        stop_llama_server(process)
-
-
 @pytest.mark.slow
 def test_llama_cpp_answers_deterministically_with_usage() -> None:
     backend = LlamaCppBackend()
+    other = [QUESTION[0], ChatMessage(role="user", content="Hi")]
     try:
         first = backend.complete(QUESTION, max_tokens=24)
+        backend.complete(other, max_tokens=8)
         second = backend.complete(QUESTION, max_tokens=24)
     finally:
         backend.close()
@@ -273,6 +277,40 @@ def test_llama_cpp_answers_deterministically_with_usage() -> None:
     assert first.seconds > 0
     assert first.model == GENERATOR_MODEL_NAME
     assert (second.text, second.usage) == (first.text, first.usage)
+
+
+@pytest.fixture(scope="module")
+def random_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real GGUF LoRA adapter on every layer's q_proj, with weights large enough to change answers."""
+    from safetensors.numpy import save_file
+
+    from strategies.lora_gguf import export_lora_gguf
+
+    peft_dir = tmp_path_factory.mktemp("adapter")
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for layer in range(30):
+        prefix = f"base_model.model.model.layers.{layer}.self_attn.q_proj"
+        tensors[f"{prefix}.lora_A.weight"] = rng.standard_normal((4, 576), np.float32)
+        tensors[f"{prefix}.lora_B.weight"] = rng.standard_normal((576, 4), np.float32)
+    save_file(tensors, str(peft_dir / "adapter_model.safetensors"))
+    (peft_dir / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4, "lora_alpha": 8}))
+    return export_lora_gguf(peft_dir, peft_dir / "adapter.gguf", default_generator_path())
+
+
+@pytest.mark.slow
+def test_llama_cpp_applies_a_lora_adapter(random_adapter: Path) -> None:
+    base = LlamaCppBackend()
+    adapted = LlamaCppBackend(lora_path=random_adapter)
+    try:
+        assert adapted.complete(QUESTION, max_tokens=12).text != base.complete(QUESTION, max_tokens=12).text
+    finally:
+        base.close()
+        adapted.close()
+    identity = adapted.identity()
+    assert identity["lora_file"] == "adapter.gguf"
+    assert len(identity["lora_sha256"]) == 64
+    assert identity["model_sha256"] == base.identity()["model_sha256"]
 
 
 @pytest.mark.slow

@@ -39,14 +39,26 @@ class QADataset(BaseModel):
 
     @classmethod
     def build(
-        cls, name: str, corpus: list[Document], train: list[QAItem], test: list[QAItem],
-        source: str, card: str | None = None, limit: int | None = None,
+        cls,
+        name: str,
+        corpus: list[Document],
+        train: list[QAItem],
+        test: list[QAItem],
+        source: str,
+        card: str | None = None,
+        limit: int | None = None,
     ) -> QADataset:
         """A dataset whose fingerprint covers all of its content, taken before `limit` cuts the test split."""
         fingerprint = _fingerprint(corpus, train, test)
         return cls(
-            name=name, corpus=corpus, train=train, test=test[:limit] if limit else test, source=source,
-            card=card, fingerprint=fingerprint, n_test_total=len(test),
+            name=name,
+            corpus=corpus,
+            train=train,
+            test=test[:limit] if limit else test,
+            source=source,
+            card=card,
+            fingerprint=fingerprint,
+            n_test_total=len(test),
         )
 
     @property

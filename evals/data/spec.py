@@ -93,9 +93,7 @@ def validate_spec(raw: dict, base_dir: Path, where: str) -> DatasetSpec:
     try:
         return DatasetSpec.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'dataset'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'dataset'}: {e['msg']}" for e in error.errors())
         raise DatasetError(f"{where}: invalid dataset spec: {problems}") from None
 
 

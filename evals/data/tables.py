@@ -48,7 +48,9 @@ def table_format(path: Path) -> TableFormat:
         return "jsonl"
     if suffix in (".csv", ".parquet"):
         return suffix[1:]  # type: ignore[return-value]
-    raise DatasetError(f"{path}: cannot tell the format from the extension {suffix!r}; set format = jsonl|csv|parquet|squad")
+    raise DatasetError(
+        f"{path}: cannot tell the format from the extension {suffix!r}; set format = jsonl|csv|parquet|squad"
+    )
 
 
 def read_rows(path: Path, fmt: TableFormat) -> tuple[list[str], Iterator[dict[str, Any]]]:
@@ -90,7 +92,7 @@ def items_from_rows(
     if missing:
         raise DatasetError(
             f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}. "
-            "Map them with the dataset's `columns` table, e.g. columns = {question = \"q\"}"
+            'Map them with the dataset\'s `columns` table, e.g. columns = {question = "q"}'
         )
     items: list[QAItem] = []
     documents: dict[str, Document] = {}
@@ -131,7 +133,9 @@ def documents_from_rows(
     """Validate a corpus table into documents."""
     missing = [column for column in (mapping.id, mapping.text) if column not in columns]
     if missing:
-        raise DatasetError(f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}")
+        raise DatasetError(
+            f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}"
+        )
     documents = []
     for row_number, row in enumerate(rows, start=1):
         try:
@@ -194,6 +198,8 @@ def _check_jsonl(path: Path) -> None:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DatasetError(f"{path}: line {line_number}: broken JSON ({error.msg}, column {error.colno})") from None
+                raise DatasetError(
+                    f"{path}: line {line_number}: broken JSON ({error.msg}, column {error.colno})"
+                ) from None
             if not isinstance(record, dict):
                 raise DatasetError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")

@@ -27,8 +27,18 @@ LEADERBOARD_FILE = "leaderboard.csv"
 HISTORY_FILE = "history.csv"
 KEY_COLUMNS = ["dataset", "strategy"]
 IDENTITY_COLUMNS = [
-    "schema_version", "run_id", "finished_at", "suite", "dataset", "dataset_fingerprint", "strategy",
-    "strategy_type", "n_items", "n_ok", "n_errors", "n_cached",
+    "schema_version",
+    "run_id",
+    "finished_at",
+    "suite",
+    "dataset",
+    "dataset_fingerprint",
+    "strategy",
+    "strategy_type",
+    "n_items",
+    "n_ok",
+    "n_errors",
+    "n_cached",
 ]
 PROVENANCE_COLUMNS = ["config_hash", "seed", "price_table_date", "git_commit"]
 
@@ -56,7 +66,11 @@ class LeaderboardRow(BaseModel):
 
     def to_record(self) -> dict[str, object]:
         record = self.model_dump(exclude={"metrics"})
-        return {**{k: record[k] for k in IDENTITY_COLUMNS}, **self.metrics, **{k: record[k] for k in PROVENANCE_COLUMNS}}
+        return {
+            **{k: record[k] for k in IDENTITY_COLUMNS},
+            **self.metrics,
+            **{k: record[k] for k in PROVENANCE_COLUMNS},
+        }
 
 
 def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) -> list[LeaderboardRow]:
@@ -103,9 +117,7 @@ def aggregate_metrics(items: Sequence[ItemResult], setup: SetupRecord | None, se
         metrics.update({name: summary.mean, f"{name}_ci_low": summary.ci_low, f"{name}_ci_high": summary.ci_high})
     stages = sorted({stage for item in ok for stage in item.answer.timings if stage != "total"})  # type: ignore[union-attr]
     total = percentiles([item.answer.timings.get("total", math.nan) for item in ok])  # type: ignore[union-attr]
-    metrics.update(
-        latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean
-    )
+    metrics.update(latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean)
     for stage in stages:
         summary = percentiles([item.answer.timings.get(stage, math.nan) for item in ok])  # type: ignore[union-attr]
         metrics.update({f"latency_{stage}_p50_s": summary.p50, f"latency_{stage}_p95_s": summary.p95})

@@ -61,7 +61,9 @@ class RunStore:
             try:
                 result = ItemResult.model_validate_json(line)
             except ValidationError as error:
-                raise EvalsError(f"{self.items_path}: line {number} is not a valid item result: {error.errors()[0]['msg']}") from None
+                raise EvalsError(
+                    f"{self.items_path}: line {number} is not a valid item result: {error.errors()[0]['msg']}"
+                ) from None
             results.setdefault(result.key, result)
         return list(results.values())
 

@@ -20,7 +20,6 @@ from evals.data.dataset import SquadVersion
 from evals.scoring.base import Scorer
 from evals.types import Answer, QAItem
 
-
 _PUNCTUATION = frozenset(string.punctuation)
 # v1.1 writes r"\b(a|an|the)\b" and v2.0 adds re.UNICODE; for str patterns Python 3
 # matches Unicode by default, so both scripts strip articles identically.
@@ -39,9 +38,7 @@ def _gold_for_version(gold_answers: Sequence[str], version: SquadVersion) -> lis
         kept = [answer for answer in gold_answers if normalize_answer(answer)]
         return kept or [""]
     if not gold_answers:
-        raise ValueError(
-            "SQuAD v1.1 scoring needs at least one gold answer per question"
-        )
+        raise ValueError("SQuAD v1.1 scoring needs at least one gold answer per question")
     return list(gold_answers)
 
 
@@ -59,18 +56,14 @@ def _f1_single(prediction: str, gold: str, version: SquadVersion) -> float:
     return (2 * precision * recall) / (precision + recall)
 
 
-def exact_match(
-    prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1"
-) -> float:
+def exact_match(prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1") -> float:
     """1.0 if the normalized prediction equals any (version-filtered) normalized gold answer."""
     normalized = normalize_answer(prediction)
     golds = _gold_for_version(gold_answers, version)
     return max(float(normalized == normalize_answer(gold)) for gold in golds)
 
 
-def f1_score(
-    prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1"
-) -> float:
+def f1_score(prediction: str, gold_answers: Sequence[str], version: SquadVersion = "1.1") -> float:
     """Best token-level F1 of the prediction against the (version-filtered) gold answers."""
     golds = _gold_for_version(gold_answers, version)
     return max(_f1_single(prediction, gold, version) for gold in golds)
@@ -110,16 +103,13 @@ def evaluate_predictions(
     if version == "1.1":
         answered = [q for q in qids if q in predictions]
         return {
-            "exact_match": _percent(
-                exact_match, gold, predictions, answered, len(qids), version
-            ),
+            "exact_match": _percent(exact_match, gold, predictions, answered, len(qids), version),
             "f1": _percent(f1_score, gold, predictions, answered, len(qids), version),
         }
     missing = [q for q in qids if q not in predictions]
     if missing:
         raise ValueError(
-            f"SQuAD v2.0 scoring needs a prediction for every question; "
-            f"{len(missing)} missing, e.g. {missing[:3]}"
+            f"SQuAD v2.0 scoring needs a prediction for every question; {len(missing)} missing, e.g. {missing[:3]}"
         )
     scores: dict[str, float] = {}
     groups = (
@@ -130,12 +120,8 @@ def evaluate_predictions(
     for prefix, group in groups:
         if group:
             n = len(group)
-            scores[f"{prefix}exact"] = _percent(
-                exact_match, gold, predictions, group, n, version
-            )
-            scores[f"{prefix}f1"] = _percent(
-                f1_score, gold, predictions, group, n, version
-            )
+            scores[f"{prefix}exact"] = _percent(exact_match, gold, predictions, group, n, version)
+            scores[f"{prefix}f1"] = _percent(f1_score, gold, predictions, group, n, version)
             scores[f"{prefix}total"] = n
     return scores
 

@@ -45,7 +45,10 @@ def make_backend(params: GeneratorParams, lora_path: Path | None = None) -> Chat
         return OpenAIBackend(
             model=params.model, base_url=params.base_url, api_key_env=params.api_key_env, model_name=params.price_as
         )
-    extra = {"model_name": params.price_as} if params.price_as else {}
     return LlamaCppBackend(
-        model_path=params.model_path, lora_path=lora_path, n_ctx=params.n_ctx, seed=params.seed, **extra
+        model_path=params.model_path,
+        lora_path=lora_path,
+        n_ctx=params.n_ctx,
+        seed=params.seed,
+        model_name=params.price_as,
     )

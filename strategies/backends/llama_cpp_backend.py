@@ -11,7 +11,12 @@ from evals.errors import ConfigError
 from evals.hashing import file_sha256
 from evals.types import TokenUsage
 from strategies.backends.base import ChatMessage, Completion
-from strategies.backends.model_files import GENERATOR_MODEL_NAME, default_generator_path, validate_gguf_path
+from strategies.backends.model_files import (
+    GENERATOR_MODEL_NAME,
+    default_generator_path,
+    validate_gguf_path,
+    validate_lora_adapter,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -20,7 +25,10 @@ if TYPE_CHECKING:
 class LlamaCppBackend:
     """Chat completions from a local GGUF model, optionally with a GGUF LoRA adapter.
 
-    The model loads on the first `complete` (construction only checks the files) and stays
+    `model_path` defaults to the bundled SmolLM2-135M-Instruct, `model_name` (the price-table
+    name) to GENERATOR_MODEL_NAME, `n_threads` to all CPUs.
+
+    The model loads on `load` or the first `complete` (construction only checks the files) and stays
     loaded until `close`. Prompts use the chat template stored in the GGUF file.
 
     Not thread-safe: a llama.cpp context serves one call at a time, so use one backend per
@@ -34,14 +42,14 @@ class LlamaCppBackend:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         seed: int = 0,
-        model_name: str = GENERATOR_MODEL_NAME,
+        model_name: str | None = None,
     ) -> None:
         self.model_path = default_generator_path() if model_path is None else validate_gguf_path(model_path)
-        self.lora_path = None if lora_path is None else validate_gguf_path(lora_path, what="LoRA adapter")
+        self.lora_path = None if lora_path is None else validate_lora_adapter(lora_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.seed = seed
-        self._model_name = model_name
+        self._model_name = model_name or GENERATOR_MODEL_NAME
         self._llm: Llama | None = None
 
     @property
@@ -82,9 +90,13 @@ class LlamaCppBackend:
         return self._llm
 
     def complete(self, messages: list[ChatMessage], max_tokens: int, temperature: float = 0.0) -> Completion:
-        """Generate one reply; `seconds` covers generation only, not the first call's model load."""
+        """Generate one reply; `seconds` covers generation only, not the first call's model load.
+
+        Each call evaluates its prompt from scratch, so a reply does not depend on earlier calls.
+        """
         llm = self.load()
         started = time.perf_counter()
+        llm.reset()  # evaluate the whole prompt: no KV reuse from the previous call, so no order effects
         response = llm.create_chat_completion(
             messages=[message.model_dump() for message in messages],  # type: ignore[misc]
             max_tokens=max_tokens,

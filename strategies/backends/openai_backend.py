@@ -70,7 +70,6 @@ class OpenAIBackend:
                 )
             api_key = LOCAL_PLACEHOLDER_KEY
         self.model = model
-        self.base_url = base_url
         self._secret = api_key
         self._model_name = model_name or model
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
@@ -89,6 +88,9 @@ class OpenAIBackend:
         """The endpoint and model name (never the key)."""
         return {"backend": "openai", "base_url": self.endpoint, "model": self.model}
 
+    def load(self) -> None:
+        """Nothing to load: the model runs behind the endpoint."""
+
     def complete(self, messages: list[ChatMessage], max_tokens: int, temperature: float = 0.0) -> Completion:
         """Generate one reply; `seconds` is the request's wall time."""
         started = time.perf_counter()
@@ -104,7 +106,8 @@ class OpenAIBackend:
         except json.JSONDecodeError as error:
             raise TransientError(f"{self._where()} returned malformed JSON: {self._redact(str(error))}") from None
         seconds = time.perf_counter() - started
-        return Completion(text=self._text_of(response), usage=_usage_of(response), seconds=seconds, model=self._model_name)
+        text = self._text_of(response)
+        return Completion(text=text, usage=_usage_of(response), seconds=seconds, model=self._model_name)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -146,14 +149,11 @@ class OpenAIBackend:
         if not isinstance(error, openai.APIStatusError):
             raise TransientError(f"{where} failed: {detail}") from None
         status = error.status_code
+        retry_after = parse_retry_after(error.response.headers)
         if isinstance(error, openai.RateLimitError):
-            raise TransientError(
-                f"{where} rate-limited the request (HTTP 429): {detail}", retry_after=parse_retry_after(error.response.headers)
-            ) from None
+            raise TransientError(f"{where} rate-limited the request (HTTP 429): {detail}", retry_after) from None
         if status >= 500 or status in (408, 409):
-            raise TransientError(
-                f"{where} failed with HTTP {status}: {detail}", retry_after=parse_retry_after(error.response.headers)
-            ) from None
+            raise TransientError(f"{where} failed with HTTP {status}: {detail}", retry_after) from None
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             raise ConfigError(f"{where} refused the API key (HTTP {status}); check the key's value: {detail}") from None
         if isinstance(error, openai.NotFoundError):
