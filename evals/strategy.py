@@ -69,7 +69,7 @@ class Strategy(ABC):
             "model": self.model_identity(),
         }
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release models, servers or files. Default: nothing to release."""
 
 

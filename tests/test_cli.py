@@ -35,7 +35,10 @@ def test_list_shows_builtin_and_plugin_strategies(tmp_path: Path) -> None:
     [
         (SUITE.replace('name = "extractive_bm25"', 'name = "nope"'), ["unknown strategy 'nope'", "extractive_bm25"]),
         (SUITE.replace('name = "squad-mini"', 'name = "nope"'), ["unknown dataset 'nope'", "squad-mini"]),
-        (SUITE + "params = {contexts = 0}\n", ["strategies.extractive_bm25.params.contexts", "greater than or equal to 1"]),
+        (
+            SUITE + "params = {contexts = 0}\n",
+            ["strategies.extractive_bm25.params.contexts", "greater than or equal to 1"],
+        ),
         (SUITE + "params = {colour = 1}\n", ["params.colour", "Extra inputs are not permitted"]),
         (SUITE.replace('name = "t"', 'name = "t'), ["suite.toml: not valid TOML"]),
         ('name = "t"\n', ["suite.toml: invalid suite", "datasets: Field required"]),
@@ -56,7 +59,9 @@ def test_missing_suite_and_malformed_dataset(tmp_path: Path) -> None:
     assert_clean_error(result, "qa.jsonl: line 2: broken JSON")
 
 
-@pytest.mark.parametrize(("fixture", "key"), [("fixture_v1.1_2articles.json", "exact_match"), ("fixture_v2.0_1article.json", "exact")])
+@pytest.mark.parametrize(
+    ("fixture", "key"), [("fixture_v1.1_2articles.json", "exact_match"), ("fixture_v2.0_1article.json", "exact")]
+)
 def test_score_matches_the_official_script(tmp_path: Path, fixture: str, key: str) -> None:
     data = json.loads((SHARED / "data" / "squad" / fixture).read_text())
     write(tmp_path / "dev.json", json.dumps({"version": data["version"], "data": data["data"]}))

@@ -85,16 +85,26 @@ def test_local_tables_with_column_mapping(tmp_path: Path, suffix: str) -> None:
 def test_context_column_defines_the_corpus_as_on_the_hub(tmp_path: Path) -> None:
     """The hub's `squad` layout: context column, answers as {"text": [...], "answer_start": [...]}."""
     rows = [
-        {"id": f"s{i}", "title": "T", "context": CORPUS[i]["text"], "question": ROWS[i]["q"],
-         "answers": {"text": ROWS[i]["a"], "answer_start": [0] * len(ROWS[i]["a"])}}
+        {
+            "id": f"s{i}",
+            "title": "T",
+            "context": CORPUS[i]["text"],
+            "question": ROWS[i]["q"],
+            "answers": {"text": ROWS[i]["a"], "answer_start": [0] * len(ROWS[i]["a"])},
+        }
         for i in range(3)
     ]
     folder = tmp_path / "hub_like"
     folder.mkdir()
     write_jsonl(folder / "validation.jsonl", rows)
     dataset = load_dataset(
-        spec(tmp_path, format="hub", source=str(folder) + ":validation", test_fraction=0.99,
-             columns={"context": "context", "title": "title"})
+        spec(
+            tmp_path,
+            format="hub",
+            source=str(folder) + ":validation",
+            test_fraction=0.99,
+            columns={"context": "context", "title": "title"},
+        )
     )
     items = [*dataset.train, *dataset.test]
     assert len(items) == 3 and len(dataset.corpus) == 3
@@ -109,7 +119,7 @@ def test_context_column_defines_the_corpus_as_on_the_hub(tmp_path: Path) -> None
         ('{"qid": "q1", "q": 7, "a": ["x"]}\n', "row 1, column 'q'"),
         ('{"qid": "q1", "q": "Who?", "a": ["x"]}\n{"qid": "q1", "q": "Again?", "a": ["y"]}\n', "duplicate id 'q1'"),
         ('{"qid": "q1", "q": "Who?", "a": ["x"]}\n{"qid": "q2", "q": "Who?"}\n', "row 2, column 'a' is missing"),
-        ('[1, 2]\n', "line 1: expected a JSON object"),
+        ("[1, 2]\n", "line 1: expected a JSON object"),
     ],
 )
 def test_malformed_rows_name_file_row_and_field(tmp_path: Path, content: str, expected: str) -> None:
@@ -122,12 +132,16 @@ def test_malformed_rows_name_file_row_and_field(tmp_path: Path, content: str, ex
 
 def test_missing_column_lists_the_columns_present(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "qa.jsonl", ROWS)
-    with pytest.raises(DatasetError, match=r"missing column\(s\) 'answers', 'id', 'question'; the file has qid, q, a, doc"):
+    with pytest.raises(
+        DatasetError, match=r"missing column\(s\) 'answers', 'id', 'question'; the file has qid, q, a, doc"
+    ):
         load_dataset(spec(tmp_path, test="qa.jsonl"))
 
 
 def test_non_utf8_and_unknown_gold_documents(tmp_path: Path) -> None:
-    (tmp_path / "latin1.jsonl").write_bytes('{"id": "q1", "question": "Caf\xe9?", "answers": ["x"]}\n'.encode("latin-1"))
+    (tmp_path / "latin1.jsonl").write_bytes(
+        '{"id": "q1", "question": "Caf\xe9?", "answers": ["x"]}\n'.encode("latin-1")
+    )
     with pytest.raises(DatasetError, match="line 1 is not valid UTF-8"):
         load_dataset(spec(tmp_path, test="latin1.jsonl"))
     write_jsonl(tmp_path / "qa.jsonl", ROWS)

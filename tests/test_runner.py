@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -92,8 +91,13 @@ def test_killed_run_resumes_without_losing_or_duplicating_items(tmp_path: Path) 
     suite = write_suite(tmp_path, '[[strategies]]\nname = "first_sentence"\nparams = {delay_s = 0.15}\n', limit=30)
     env = {**OFFLINE_ENV, "PYTHONPATH": str(EXAMPLE_PLUGIN), "EVALS_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "evals", "run", str(suite), "--no-progress"]
-    process = subprocess.Popen(command, cwd=tmp_path, env={**__import__("os").environ, **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     items_files = lambda: list((tmp_path / "results" / "runs").glob("*/items.jsonl"))  # noqa: E731
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -105,13 +109,16 @@ def test_killed_run_resumes_without_losing_or_duplicating_items(tmp_path: Path) 
     done_before = len(items_files()[0].read_text().splitlines())
     assert 8 <= done_before < 30
 
-    resumed = subprocess.run(command, cwd=tmp_path, env={**__import__("os").environ, **env},
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        command, cwd=tmp_path, env={**__import__("os").environ, **env}, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done_before} item(s) already done" in resumed.stderr
     items = read_items(tmp_path / "results")
     assert len(items) == 30 and len({item.item_id for item in items}) == 30
     assert all(item.status == "ok" for item in items)
-    manifest = RunManifest.model_validate_json(next((tmp_path / "results" / "runs").glob("*/manifest.json")).read_text())
+    manifest = RunManifest.model_validate_json(
+        next((tmp_path / "results" / "runs").glob("*/manifest.json")).read_text()
+    )
     assert manifest.status == "complete" and manifest.counts.items == 30
     assert len(pd.read_csv(tmp_path / "results" / "history.csv")) == 1

@@ -26,9 +26,7 @@ TOL = 1e-9
 def _load(version: SquadVersion) -> dict[str, Any]:
     """Read one fixture, skipping the test when the shared data folder is absent."""
     if not SQUAD_DIR.is_dir():
-        pytest.skip(
-            f"SQuAD fixtures not found at {SQUAD_DIR} (shared/data/squad is absent)"
-        )
+        pytest.skip(f"SQuAD fixtures not found at {SQUAD_DIR} (shared/data/squad is absent)")
     fixture = json.loads((SQUAD_DIR / FIXTURES[version]).read_text(encoding="utf-8"))
     assert fixture["version"].lstrip("v") == version
     return cast(dict[str, Any], fixture)
@@ -78,15 +76,12 @@ def test_v2_breakdown_is_consistent_with_overall() -> None:
     for predictions in fixture["predictions"].values():
         scores = evaluate_predictions(gold, predictions, "2.0")
         assert list(scores) == [
-            f"{prefix}{metric}"
-            for prefix in ("", "HasAns_", "NoAns_")
-            for metric in ("exact", "f1", "total")
+            f"{prefix}{metric}" for prefix in ("", "HasAns_", "NoAns_") for metric in ("exact", "f1", "total")
         ]
         assert scores["HasAns_total"] + scores["NoAns_total"] == scores["total"]
         for metric in ("exact", "f1"):
             weighted = (
-                scores[f"HasAns_{metric}"] * scores["HasAns_total"]
-                + scores[f"NoAns_{metric}"] * scores["NoAns_total"]
+                scores[f"HasAns_{metric}"] * scores["HasAns_total"] + scores[f"NoAns_{metric}"] * scores["NoAns_total"]
             ) / scores["total"]
             assert weighted == pytest.approx(scores[metric], abs=TOL)
 
@@ -109,9 +104,7 @@ def test_normalize_answer(text: str, expected: str) -> None:
 def test_partial_f1() -> None:
     # Tokens {cat, sat} vs {cat, sat, on, mat}: precision 1, recall 1/2.
     assert f1_score("the cat sat", ["cat sat on mat"]) == pytest.approx(2 / 3)
-    assert f1_score("the cat sat", ["dog", "cat sat on mat"], "2.0") == pytest.approx(
-        2 / 3
-    )
+    assert f1_score("the cat sat", ["dog", "cat sat on mat"], "2.0") == pytest.approx(2 / 3)
     assert exact_match("The cat sat.", ["cat sat"]) == 1.0
 
 

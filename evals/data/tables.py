@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -157,10 +158,8 @@ def _answer_texts(value: Any) -> list[str]:
     if isinstance(value, Mapping) and "text" in value:
         value = value["text"]
     if isinstance(value, str) and value.startswith("["):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)  # CSV cells holding a JSON list
-        except json.JSONDecodeError:
-            pass
     return [str(answer) for answer in _as_list(value) if str(answer).strip()]
 
 

@@ -18,7 +18,10 @@ class BM25Retriever:
             raise ValueError("cannot index an empty corpus")
         self.chunks = list(chunks)
         self._index = bm25s.BM25()
-        self._index.index(bm25s.tokenize([chunk.text for chunk in self.chunks], stopwords="en", show_progress=False), show_progress=False)
+        self._index.index(
+            bm25s.tokenize([chunk.text for chunk in self.chunks], stopwords="en", show_progress=False),
+            show_progress=False,
+        )
 
     def search(self, query: str, k: int) -> list[RetrievedContext]:
         """The `k` best chunks for `query`, best first."""

@@ -55,6 +55,9 @@ def chunk_documents(documents: Sequence[Document], params: ChunkingParams) -> li
         else:
             words = document.text.split()
             step = params.size - params.overlap
-            pieces = [" ".join(words[start : start + params.size]) for start in range(0, max(len(words) - params.overlap, 1), step)]
+            pieces = [
+                " ".join(words[start : start + params.size])
+                for start in range(0, max(len(words) - params.overlap, 1), step)
+            ]
         chunks.extend(Chunk(doc_id=document.id, index=index, text=piece) for index, piece in enumerate(pieces))
     return chunks

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import faiss
-import numpy as np
 
 from evals.atomic import locked
 from evals.hashing import content_hash
@@ -129,9 +128,13 @@ class DenseRetriever:
         scores, positions = self._index.search(self.embedder.embed(queries), k)
         return [
             [
-                RetrievedContext(doc_id=self.chunks[position].doc_id, text=self.chunks[position].text, score=float(score))
+                self._context(position, score)
                 for position, score in zip(row_positions, row_scores, strict=True)
                 if position >= 0
             ]
             for row_positions, row_scores in zip(positions, scores, strict=True)
         ]
+
+    def _context(self, position: int, score: float) -> RetrievedContext:
+        chunk = self.chunks[position]
+        return RetrievedContext(doc_id=chunk.doc_id, text=chunk.text, score=float(score))

@@ -36,7 +36,7 @@ def model_dir() -> Path:
 class Embedder:
     """L2-normalised float32 sentence embeddings; the model loads on first use, once per instance.
 
-    Safe to share between threads: loading is serialised, encoding does not mutate the model.
+    Loading is serialised, so threads may share one instance.
     """
 
     def __init__(self, device: str = "cpu") -> None:
@@ -71,9 +71,7 @@ class Embedder:
         """A `(len(texts), dimension)` float32 array of unit-length rows."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
+        vectors = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, np.float32(1e-12))
