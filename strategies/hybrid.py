@@ -42,7 +42,10 @@ class Hybrid(Strategy):
         self.base: ChatBackend = make_backend(self.params.generator)
         self.finetuned: ChatBackend | None = None
         self.retriever: Retriever | None = None
-        self.router = QueryRouter(self.params.router, Embedder() if self.params.router.mode == "similarity" else None)
+        self.embedder = Embedder()
+        self.router = QueryRouter(
+            self.params.router, self.embedder if self.params.router.mode == "similarity" else None
+        )
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         assert isinstance(self.base, LlamaCppBackend)
@@ -50,7 +53,7 @@ class Hybrid(Strategy):
             self.base.model_path, self.base.model_name, train, self.params.finetune, default_cache_dir()
         )
         started = time.perf_counter()
-        self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir())
+        self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir(), self.embedder)
         self.router.fit(train)
         self.finetuned = make_backend(self.params.generator, lora_path=adapter.path)
         self.finetuned.load()

@@ -26,12 +26,16 @@ class RetrievalParams(BaseModel):
     chunking: ChunkingParams = Field(default_factory=lambda: ChunkingParams(mode="words", size=80, overlap=20))
 
 
-def build_retriever(params: RetrievalParams, corpus: Sequence[Document], cache_dir: Path) -> Retriever:
-    """Chunk the corpus and index it; dense indexes are cached on disk by content."""
+def build_retriever(
+    params: RetrievalParams, corpus: Sequence[Document], cache_dir: Path, embedder: Embedder | None = None
+) -> Retriever:
+    """Chunk the corpus and index it; dense indexes are cached on disk by content.
+
+    Pass the `embedder` a caller already holds, so the model is loaded once per process."""
     chunks = chunk_documents(corpus, params.chunking)
     if params.retriever == "bm25":
         return BM25Retriever(chunks)
-    dense = DenseRetriever(chunks, Embedder(), cache_dir=cache_dir)
+    dense = DenseRetriever(chunks, embedder or Embedder(), cache_dir=cache_dir)
     if params.retriever == "dense":
         return dense
     return HybridRetriever(BM25Retriever(chunks), dense)
