@@ -54,7 +54,7 @@ class Finetuned(Strategy):
         if self.backend is None:
             raise RuntimeError("prepare() must run before answer()")
         generator = self.params.generator
-        return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature)
+        return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature, worked_example=False)
 
     def model_identity(self) -> dict[str, Any]:
         return self.base.identity()

@@ -23,8 +23,10 @@ def generate(backend: ChatBackend, messages: list[ChatMessage], max_tokens: int,
     )
 
 
-def answer_closed_book(backend: ChatBackend, item: QAItem, max_tokens: int, temperature: float) -> Answer:
-    return generate(backend, closed_book_messages(item.question), max_tokens, temperature)
+def answer_closed_book(
+    backend: ChatBackend, item: QAItem, max_tokens: int, temperature: float, worked_example: bool = True
+) -> Answer:
+    return generate(backend, closed_book_messages(item.question, worked_example), max_tokens, temperature)
 
 
 def retrieve(retriever: Retriever, question: str, top_k: int) -> tuple[list[RetrievedContext], float]:

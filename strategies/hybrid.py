@@ -75,7 +75,9 @@ class Hybrid(Strategy):
         generator = self.params.generator
         timings = {"route": routing}
         if route == "standard":
-            answer = answer_closed_book(self.finetuned, item, generator.max_tokens, generator.temperature)
+            answer = answer_closed_book(
+                self.finetuned, item, generator.max_tokens, generator.temperature, worked_example=False
+            )
         else:
             contexts, timings["retrieve"] = retrieve(self.retriever, item.question, self.params.retrieval.top_k)
             backend = self.base if route == "complex" else self.finetuned

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,7 +90,8 @@ def export_lora_gguf(
         tensors.append((gguf_name + ".lora_b", np.ascontiguousarray(lora_b, dtype=np_dtype)))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = gguf.GGUFWriter(str(out_path), base.arch)
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    writer = gguf.GGUFWriter(str(partial), base.arch)
     try:
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
@@ -103,17 +105,20 @@ def export_lora_gguf(
         writer.write_tensors_to_file()
     finally:
         writer.close()
+    partial.replace(out_path)
     return out_path
 
 
+@dataclass(frozen=True)
 class _BaseInfo:
     """What the exporter needs from the base GGUF: arch, head counts, tensor shapes."""
 
-    def __init__(
-        self, arch: str, n_layer: int, n_head: int, n_head_kv: int, shapes: dict[str, tuple[int, int]]
-    ) -> None:
-        self.arch, self.n_layer, self.n_head, self.n_head_kv = arch, n_layer, n_head, n_head_kv
-        self.shapes = shapes
+    arch: str
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    shapes: dict[str, tuple[int, int]]
+    """2-D tensors as (out_features, in_features), i.e. torch order."""
 
     @classmethod
     def read(cls, path: Path) -> _BaseInfo:

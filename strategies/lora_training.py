@@ -63,7 +63,7 @@ class LoraParams(BaseModel):
     rank: int = Field(default=8, ge=1)
     alpha: float = Field(default=16.0, gt=0)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    learning_rate: float = Field(default=5e-4, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
     warmup_steps: int = Field(default=0, ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     max_grad_norm: float | None = 1.0
@@ -176,7 +176,7 @@ def train_lora(
     if not examples:
         raise ValueError("no training examples")
     out_dir = Path(out_dir)
-    threads = params.num_threads or len(os.sched_getaffinity(0))
+    threads = params.num_threads or _available_cores()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -187,7 +187,7 @@ def train_lora(
             encoded = [encode_example(tokenizer, ex, params.system_prompt, params.max_length) for ex in examples]
             config = LoraConfig(
                 r=params.rank,
-                lora_alpha=params.alpha,
+                lora_alpha=params.alpha,  # type: ignore[arg-type]  # peft annotates int; float works
                 lora_dropout=params.dropout,
                 target_modules=list(params.target_modules),
                 bias="none",
@@ -213,6 +213,12 @@ def train_lora(
     )
     (out_dir / RESULT_FILE).write_text(result.model_dump_json(indent=2))
     return result
+
+
+def _available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:

@@ -169,7 +169,9 @@ class OpenAIFinetuned(Strategy):
     def answer(self, item: QAItem) -> Answer:
         if self.backend is None:
             raise RuntimeError("prepare() must run before answer()")
-        return answer_closed_book(self.backend, item, self.params.max_tokens, self.params.temperature)
+        return answer_closed_book(
+            self.backend, item, self.params.max_tokens, self.params.temperature, worked_example=False
+        )
 
     def identity(self) -> dict[str, Any]:
         identity = super().identity()

@@ -27,11 +27,16 @@ _PREAMBLE = re.compile(r"^(?:the\s+)?answer(?:\s+to\s+(?:this|your|the)\s+questi
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)]{3})\.\s+(?=[A-Z])")
 
 
-def closed_book_messages(question: str) -> list[ChatMessage]:
-    return [
-        ChatMessage(role="system", content=CLOSED_BOOK_SYSTEM),
+def closed_book_messages(question: str, worked_example: bool = True) -> list[ChatMessage]:
+    """System prompt, optionally one worked example, the question. A fine-tuned model is asked
+    without the example, exactly in the format it was trained on."""
+    example = [
         ChatMessage(role="user", content="In which city is the Eiffel Tower?"),
         ChatMessage(role="assistant", content="Paris"),
+    ]
+    return [
+        ChatMessage(role="system", content=CLOSED_BOOK_SYSTEM),
+        *(example if worked_example else []),
         ChatMessage(role="user", content=question),
     ]
 
