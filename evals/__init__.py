@@ -8,6 +8,9 @@ import os
 # Idle OpenMP threads (torch, for embeddings and fine-tuning) otherwise busy-wait and steal the
 # cores llama.cpp generates on: measured 50x slower single-query embedding on 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The harness draws its own progress bars; model libraries' per-file bars only add noise.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from evals.data import DatasetSpec, QADataset, load_dataset
 from evals.errors import ConfigError, DatasetError, EvalsError, SuiteError, TransientError

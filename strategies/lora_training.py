@@ -17,6 +17,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ DEFAULT_TARGET_MODULES: tuple[str, ...] = (
 IGNORE_INDEX = -100
 ADAPTER_SUBDIR = "adapter"
 RESULT_FILE = "training_result.json"
+
+# transformers 5 warns about its own deprecated attribute when peft checks it; nothing to act on.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 ProgressCallback = Callable[[int, int, float], None]
 """Called after each optimizer step with (step, max_steps, loss)."""

@@ -46,11 +46,19 @@ def format_sources(question: str, contexts: Sequence[RetrievedContext]) -> str:
     return f"Sources:\n{sources}\n\nQuestion: {question}"
 
 
-def rag_messages(question: str, contexts: Sequence[RetrievedContext]) -> list[ChatMessage]:
-    return [
-        ChatMessage(role="system", content=RAG_SYSTEM),
+def rag_messages(
+    question: str, contexts: Sequence[RetrievedContext], worked_example: bool = False
+) -> list[ChatMessage]:
+    """System prompt, optionally one worked example, the numbered sources and the question.
+
+    The example is off by default: a 135M model copies its answer ("1889") into unrelated replies."""
+    example = [
         ChatMessage(role="user", content=format_sources("When was the Eiffel Tower completed?", _EXAMPLE_SOURCES)),
         ChatMessage(role="assistant", content="1889 [1]"),
+    ]
+    return [
+        ChatMessage(role="system", content=RAG_SYSTEM),
+        *(example if worked_example else []),
         ChatMessage(role="user", content=format_sources(question, contexts)),
     ]
 
