@@ -11,6 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The harness draws its own progress bars; model libraries' per-file bars only add noise.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 from evals.data import DatasetSpec, QADataset, load_dataset
 from evals.errors import ConfigError, DatasetError, EvalsError, SuiteError, TransientError
