@@ -26,7 +26,8 @@ class LlamaCppBackend:
     """Chat completions from a local GGUF model, optionally with a GGUF LoRA adapter.
 
     `model_path` defaults to the bundled SmolLM2-135M-Instruct, `model_name` (the price-table
-    name) to GENERATOR_MODEL_NAME, `n_threads` to all CPUs.
+    name) to GENERATOR_MODEL_NAME, `n_threads` to half the CPUs (as llama.cpp does: one thread
+    per physical core; measured faster than all CPUs on 2 cores).
 
     The model loads on `load` or the first `complete` (construction only checks the files) and stays
     loaded until `close`. Prompts use the chat template stored in the GGUF file.
@@ -47,7 +48,7 @@ class LlamaCppBackend:
         self.model_path = default_generator_path() if model_path is None else validate_gguf_path(model_path)
         self.lora_path = None if lora_path is None else validate_lora_adapter(lora_path)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or max((os.cpu_count() or 2) // 2, 1)
         self.seed = seed
         self._model_name = model_name or GENERATOR_MODEL_NAME
         self._llm: Llama | None = None
