@@ -150,10 +150,20 @@ class SuiteRun:
         pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
         all_cached = self.settings.use_cache and all(self.cache.get(keys[item.id]) for item in pending)
         try:
-            if pending and not all_cached:
-                self._record_setup(dataset, entry, strategy, identity, prepare=True)
-            else:
-                self._record_setup(dataset, entry, strategy, identity, prepare=False)
+            try:
+                self._record_setup(dataset, entry, strategy, identity, prepare=bool(pending) and not all_cached)
+            except EvalsError:
+                raise  # the user's input or setup is wrong: stop with a clear message
+            except Exception as error:  # a failed setup fails this pair's items, not the whole run
+                self.console.print(f"[red]{entry.name} failed to prepare on {dataset.name}:[/] {error}")
+                failure = ItemError(stage="prepare", type=type(error).__name__, message=str(error))
+                for item in pending:
+                    self._record(
+                        ItemResult(
+                            dataset=dataset.name, strategy=entry.name, item_id=item.id, status="error", error=failure
+                        )
+                    )
+                return
             if not pending:
                 return
             limit = min(filter(None, (self.settings.concurrency or self.suite.concurrency, strategy.max_concurrency)))
@@ -163,13 +173,16 @@ class SuiteRun:
                 async def one(item: QAItem) -> None:
                     async with semaphore:
                         result = await self._answer_item(dataset, entry.name, strategy, item, keys[item.id], scorers)
-                    self.store.append(result)
-                    self.results[result.key] = result
+                    self._record(result)
                     advance()
 
                 await asyncio.gather(*(one(item) for item in pending))
         finally:
             strategy.close()
+
+    def _record(self, result: ItemResult) -> None:
+        self.store.append(result)
+        self.results[result.key] = result
 
     def _record_setup(
         self, dataset: QADataset, entry: StrategyEntry, strategy: Strategy, identity: dict, prepare: bool

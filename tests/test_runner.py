@@ -87,6 +87,20 @@ def test_transient_failures_are_retried_and_permanent_ones_recorded(workdir: Pat
     assert row.n_errors == len(failed) and row.n_ok == 20 - len(failed)
 
 
+def test_failed_setup_fails_its_items_and_the_run_goes_on(workdir: Path) -> None:
+    strategies = (
+        '[[strategies]]\nname = "broken"\ntype = "flaky"\nparams = {fail_prepare = true}\n\n'
+        '[[strategies]]\nname = "first_sentence"\n'
+    )
+    outcome = run_suite(load_suite(write_suite(workdir, strategies, limit=5)), settings(workdir))
+    broken = [r for r in outcome.results if r.strategy == "broken"]
+    assert len(broken) == 5 and all(r.error and r.error.stage == "prepare" for r in broken)
+    assert "index server unreachable" in broken[0].error.message  # type: ignore[union-attr]
+    assert all(r.status == "ok" for r in outcome.results if r.strategy == "first_sentence")
+    rows = {row.strategy: row for row in outcome.rows}
+    assert rows["broken"].n_errors == 5 and rows["broken"].metrics["f1"] == 0.0
+
+
 def test_killed_run_resumes_without_losing_or_duplicating_items(tmp_path: Path) -> None:
     suite = write_suite(tmp_path, '[[strategies]]\nname = "first_sentence"\nparams = {delay_s = 0.15}\n', limit=30)
     env = {**OFFLINE_ENV, "PYTHONPATH": str(EXAMPLE_PLUGIN), "EVALS_CACHE_DIR": str(tmp_path / "cache")}

@@ -79,8 +79,12 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
     for result in results:
         groups[(result.dataset, result.strategy)].append(result)
     setups = {(record.dataset, record.strategy): record for record in manifest.setups}
+    metric_names: dict[str, set[str]] = defaultdict(set)  # per dataset, so an all-failed strategy gets them too
+    for result in results:
+        metric_names[result.dataset].update(result.scores)
     rows = []
-    for (dataset, strategy), items in groups.items():
+    for (dataset, strategy), unordered in groups.items():
+        items = sorted(unordered, key=lambda item: item.item_id)  # bootstrap CIs must not depend on finish order
         setup = setups.get((dataset, strategy))
         rows.append(
             LeaderboardRow(
@@ -95,7 +99,7 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
                 n_ok=sum(item.status == "ok" for item in items),
                 n_errors=sum(item.status == "error" for item in items),
                 n_cached=sum(item.cached for item in items),
-                metrics=aggregate_metrics(items, setup, seed),
+                metrics=aggregate_metrics(items, setup, seed, sorted(metric_names[dataset])),
                 config_hash=manifest.config_hash,
                 seed=manifest.seed,
                 price_table_date=manifest.price_table_date,
@@ -105,12 +109,13 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
     return sorted(rows, key=lambda row: (row.dataset, row.strategy))
 
 
-def aggregate_metrics(items: Sequence[ItemResult], setup: SetupRecord | None, seed: int) -> dict[str, float]:
+def aggregate_metrics(
+    items: Sequence[ItemResult], setup: SetupRecord | None, seed: int, quality_names: Sequence[str]
+) -> dict[str, float]:
     """Quality means with 95% bootstrap CIs (failed items count 0), latency percentiles per stage
-    (answered items only), mean tokens, per-query and setup cost."""
+    (answered items only), mean tokens, per-query and setup cost. Undefined values are NaN."""
     metrics: dict[str, float] = {}
     ok = [item for item in items if item.status == "ok" and item.answer is not None]
-    quality_names = sorted({name for item in ok for name in item.scores})
     for name in quality_names:
         values = [item.scores.get(name, math.nan) if item.status == "ok" else 0.0 for item in items]
         summary = bootstrap_mean(values, seed=seed)

@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 class ItemError(BaseModel):
     """Why an item has no score: the exception type and message, and the stage that failed."""
 
-    stage: Literal["answer", "score"]
+    stage: Literal["prepare", "answer", "score"]
     type: str
     message: str
 

@@ -44,16 +44,20 @@ class FirstSentence(Strategy):
 class FlakyParams(StrategyParams):
     failures_per_item: int = 2
     fail_forever_every: int = 0
+    fail_prepare: bool = False
 
 
 class Flaky(Strategy):
     """Fails transiently `failures_per_item` times per item before answering; with
-    `fail_forever_every = n`, every n-th item fails permanently with a non-transient error."""
+    `fail_forever_every = n`, every n-th item fails permanently with a non-transient error;
+    `fail_prepare` makes setup itself fail."""
 
     Params = FlakyParams
     params: FlakyParams
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        if self.params.fail_prepare:
+            raise RuntimeError("index server unreachable")
         self.calls: dict[str, int] = {}
         return SetupReport()
 
