@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Factories registered by name.
+    """Classes registered by name.
 
     Built-ins register with the `register` decorator; third-party packages declare an
     entry point in `entry_point_group` whose value is the factory (``"pkg.module:Class"``).
@@ -22,13 +22,13 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, entry_point_group: str) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
-        self._factories: dict[str, Callable[..., T]] = {}
+        self._factories: dict[str, type[T]] = {}
         self._plugins_loaded = False
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: register a factory (usually a class) under `name`."""
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        """Decorator: register a class under `name`."""
 
-        def decorate(factory: Callable[..., T]) -> Callable[..., T]:
+        def decorate(factory: type[T]) -> type[T]:
             existing = self._factories.get(name)
             if existing is not None and existing is not factory:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice: {existing} and {factory}")
@@ -37,7 +37,7 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def get(self, name: str) -> Callable[..., T]:
+    def get(self, name: str) -> type[T]:
         """The factory registered as `name`; a clear error listing the known names otherwise."""
         self._load_plugins()
         try:
@@ -50,7 +50,7 @@ class Registry(Generic[T]):
         self._load_plugins()
         return sorted(self._factories)
 
-    def __iter__(self) -> Iterator[tuple[str, Callable[..., T]]]:
+    def __iter__(self) -> Iterator[tuple[str, type[T]]]:
         self._load_plugins()
         return iter(sorted(self._factories.items()))
 

@@ -106,8 +106,9 @@ class SuiteRun:
                     f"run {store.run_id} was made with another suite configuration; it cannot be resumed with this one"
                 )
             return store
-        if self.settings.resume and (store := find_resumable(results_dir, self.config_hash)):
-            return store
+        resumable = find_resumable(results_dir, self.config_hash) if self.settings.resume else None
+        if resumable is not None:
+            return resumable
         return RunStore(runs_dir(results_dir) / new_run_id(self.config_hash))
 
     def _start_manifest(self) -> RunManifest:

@@ -38,8 +38,9 @@ class Finetuned(Strategy):
 
     def __init__(self, params: FinetunedParams | None = None) -> None:
         super().__init__(params)
-        self.base = make_backend(self.params.generator)
-        assert isinstance(self.base, LlamaCppBackend)
+        base = make_backend(self.params.generator)
+        assert isinstance(base, LlamaCppBackend)
+        self.base = base
         self.backend: ChatBackend | None = None
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:

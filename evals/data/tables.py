@@ -172,8 +172,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _context_document(row: Mapping[str, Any], mapping: ColumnMapping) -> Document:
+    assert mapping.context is not None
     text = str(row[mapping.context])
-    title = str(row.get(mapping.title, "")) if mapping.title else ""
+    title = str(row.get(mapping.title, "")) if mapping.title is not None else ""
     doc_id = hashlib.sha256(text.encode()).hexdigest()[:12]
     return Document(id=doc_id, title=title, text=text)
 

@@ -124,8 +124,8 @@ def aggregate_metrics(
     total = percentiles([item.answer.timings.get("total", math.nan) for item in ok])  # type: ignore[union-attr]
     metrics.update(latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean)
     for stage in stages:
-        summary = percentiles([item.answer.timings.get(stage, math.nan) for item in ok])  # type: ignore[union-attr]
-        metrics.update({f"latency_{stage}_p50_s": summary.p50, f"latency_{stage}_p95_s": summary.p95})
+        stage_summary = percentiles([item.answer.timings.get(stage, math.nan) for item in ok])  # type: ignore[union-attr]
+        metrics.update({f"latency_{stage}_p50_s": stage_summary.p50, f"latency_{stage}_p95_s": stage_summary.p95})
     metrics["input_tokens_mean"] = _mean(item.answer.usage.input_tokens for item in ok)  # type: ignore[union-attr]
     metrics["output_tokens_mean"] = _mean(item.answer.usage.output_tokens for item in ok)  # type: ignore[union-attr]
     metrics["cost_per_query_usd"] = _mean(item.cost_usd if item.cost_usd is not None else math.nan for item in ok)

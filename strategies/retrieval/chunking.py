@@ -46,7 +46,7 @@ def split_sentences(text: str) -> list[str]:
 
 def chunk_documents(documents: Sequence[Document], params: ChunkingParams) -> list[Chunk]:
     """Chunks of every document, in corpus order."""
-    chunks = []
+    chunks: list[Chunk] = []
     for document in documents:
         if params.mode == "document":
             pieces = [document.text]
