@@ -16,6 +16,7 @@ from evals.data import load_dataset, shipped_datasets
 from evals.data.spec import DatasetSpec
 from evals.data.squad_json import read_json
 from evals.errors import EvalsError
+from evals.judge_validation_cli import validate_judge
 from evals.results.leaderboard import LEADERBOARD_FILE, read_table
 from evals.runner import RunSettings, run_suite
 from evals.scoring.base import SCORERS
@@ -136,6 +137,9 @@ def score(
     console.print(table)
     if missing:
         errors.print(f"{missing} of {len(items)} questions have no prediction and score 0")
+
+
+app.command("validate-judge")(validate_judge)
 
 
 @app.command("list")
