@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evals.compare_cli import compare
 from evals.data import load_dataset, shipped_datasets
 from evals.data.spec import DatasetSpec
 from evals.data.squad_json import read_json
@@ -38,7 +39,7 @@ errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 def main() -> None:
     """Entry point: user errors become one message and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        exit_code = app(standalone_mode=False)
     except EvalsError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False)
         raise SystemExit(error.exit_code) from None
@@ -54,6 +55,8 @@ def main() -> None:
             error.show()
             raise SystemExit(error.exit_code) from None
         raise
+    if exit_code:  # a command's typer.Exit(code) is returned, not raised, in this mode
+        raise SystemExit(exit_code)
 
 
 @app.command()
@@ -139,6 +142,7 @@ def score(
         errors.print(f"{missing} of {len(items)} questions have no prediction and score 0")
 
 
+app.command()(compare)
 app.command("validate-judge")(validate_judge)
 
 

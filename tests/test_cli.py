@@ -87,3 +87,21 @@ def test_leaderboard_command_and_foreign_csv(tmp_path: Path) -> None:
     assert shown.returncode == 0 and "extractive_bm25" in shown.stdout
     write(tmp_path / "other.csv", "a,b\n1,2\n")
     assert_clean_error(run_cli("leaderboard", "other.csv", cwd=tmp_path), "not a leaderboard CSV")
+
+
+def test_compare_exit_codes_gate_ci(tmp_path: Path) -> None:
+    reader = SUITE.replace('name = "extractive_bm25"', 'name = "reader"\ntype = "extractive_bm25"').replace(
+        "limit = 5", "limit = 30"
+    )
+    flaky = reader.replace(
+        'type = "extractive_bm25"', 'type = "flaky"\nparams = {failures_per_item = 0, fail_forever_every = 3}'
+    )
+    run_ids = []
+    for suite in (reader, reader, flaky):
+        assert run_cli("run", str(write(tmp_path / "suite.toml", suite)), "--no-progress", cwd=tmp_path).returncode == 0
+        run_ids.append(sorted(p.name for p in (tmp_path / "results" / "runs").iterdir())[-1])
+    same = run_cli("compare", run_ids[0], run_ids[1], cwd=tmp_path)
+    assert same.returncode == 0, same.stdout + same.stderr
+    worse = run_cli("compare", run_ids[1], run_ids[2], "--format", "markdown", cwd=tmp_path)
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    assert "regression" in worse.stdout and "f1" in worse.stdout
