@@ -111,7 +111,7 @@ def test_halueval_pairwise_accuracy_beats_baseline() -> None:
     ours = halueval_pairwise_accuracy(path, "faithfulness")
     baseline = halueval_pairwise_accuracy(path, "lexical_overlap")
     assert ours.n == baseline.n == 300
-    assert ours.pairwise_accuracy >= 0.95  # measured 0.963
+    assert ours.pairwise_accuracy >= 0.95  # measured 0.960
     assert baseline.pairwise_accuracy == pytest.approx(0.823, abs=0.005)
     assert ours.pairwise_accuracy > baseline.pairwise_accuracy
 
@@ -121,7 +121,7 @@ def test_begin_roc_auc_beats_baseline() -> None:
     ours = begin_roc_auc(path, "faithfulness")
     baseline = begin_roc_auc(path, lexical_overlap)
     assert ours.n == baseline.n == 430 and ours.n_positive == 180
-    assert ours.roc_auc >= 0.955  # measured 0.959
+    assert ours.roc_auc >= 0.955  # measured 0.956
     assert baseline.roc_auc == pytest.approx(0.944, abs=0.005)
     assert ours.roc_auc > baseline.roc_auc
 
@@ -175,3 +175,11 @@ def test_malformed_begin_names_file_and_line(tmp_path: Path) -> None:
         begin_roc_auc(path)
     with pytest.raises(DatasetError, match="file not found"):
         begin_roc_auc(tmp_path / "absent.tsv")
+
+
+def test_a_verbatim_quote_of_its_source_scores_high() -> None:
+    sentence = (
+        "However, as one and the same valve usually controls both steam flows, a short cutoff at admission "
+        "adversely affects the exhaust and compression period"
+    )
+    assert faithfulness_score(sentence, [sentence]) > 0.9

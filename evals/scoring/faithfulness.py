@@ -31,8 +31,10 @@ STOP_WEIGHT = 0.5
 """Weight of a function word ("the", "was", ...) relative to a content word."""
 UNSUPPORTED_FACTOR = 0.2
 """A claim's support is multiplied by this for each number, name or negation that no context contains."""
-RISK_PER_WORD = 0.01
-"""Residual risk of each asserted (weighted) word that lexical matching cannot rule out."""
+RISK_PER_WORD = 0.002
+"""Residual risk of each asserted (weighted) word that lexical matching cannot rule out: breaks ties in
+favour of the answer that claims less. At 0.01 it validated marginally better (BEGIN AUC 0.959 vs 0.956)
+but scored a verbatim 25-word quote of its source below 0.8; at 0.002 such a quote scores about 0.93."""
 SUPPORT_THRESHOLD = 0.6
 """`grounded` and `cited_precision` count an answer as supported by contexts scoring at least this."""
 
