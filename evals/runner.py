@@ -79,7 +79,13 @@ class SuiteRun:
             self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
         self.scorer_factories = {name: SCORERS.get(name) for name in suite.scorers}
         self.datasets = [load_dataset(spec) for spec in suite.dataset_specs()]
-        self.config_hash = suite.config_hash()
+        self.config_hash = content_hash(  # what the results depend on: resuming requires all of it unchanged
+            {
+                "suite": suite.config_hash(),
+                "datasets": [dataset.fingerprint for dataset in self.datasets],
+                "price_table": file_sha256(settings.price_table),
+            }
+        )
         self.store = self._open_store()
         self.manifest = self._start_manifest()
         self.results: dict[tuple[str, str, str], ItemResult] = {
