@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from evals.errors import DatasetError, EvalsError
 from evals.scoring.faithfulness import faithfulness_score
+from evals.scoring.ragas_judge import ragas_faithfulness
 from evals.scoring.squad import normalize_answer
 
 Metric = Callable[[str, Sequence[str], str | None], float]
@@ -37,7 +38,11 @@ def lexical_overlap(answer: str, contexts: Sequence[str], question: str | None =
     return sum(token in known for token in tokens) / len(tokens)
 
 
-METRICS: dict[str, Metric] = {"faithfulness": faithfulness_score, "lexical_overlap": lexical_overlap}
+METRICS: dict[str, Metric] = {
+    "faithfulness": faithfulness_score,
+    "lexical_overlap": lexical_overlap,
+    "ragas_faithfulness": ragas_faithfulness,  # needs a judge endpoint: EVALS_JUDGE_MODEL, EVALS_JUDGE_BASE_URL
+}
 
 
 def get_metric(name: str) -> Metric:
