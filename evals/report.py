@@ -1,0 +1,336 @@
+"""A static HTML report of a results folder: the leaderboard table, metrics over time, the
+accuracy-vs-cost Pareto front and latency distributions, as PNGs beside one `index.html`.
+
+Works from `leaderboard.csv` and `history.csv` alone; uses `runs/<run_id>/items.jsonl` of the
+leaderboard's runs, when present, for per-item latency distributions. Plots are drawn with
+matplotlib's Agg renderer (no display needed); the page has no scripts and no external resources.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from pydantic import BaseModel
+
+from evals.errors import EvalsError
+from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
+from evals.results.run_store import ITEMS_FILE, runs_dir
+
+QUALITY_METRICS = {"exact_match": "exact match", "f1": "F1", "faithfulness": "faithfulness"}
+TREND_METRICS = {
+    **QUALITY_METRICS,
+    "latency_p95_s": "latency p95 (s)",
+    "cost_per_query_usd": "cost per query (USD)",
+}
+LOG_SCALE_METRICS = {"latency_p95_s", "cost_per_query_usd"}
+LatencySource = Literal["items", "leaderboard"]
+
+
+class Report(BaseModel):
+    """What `build_report` wrote: the page, its plots (name → PNG path) and what they show."""
+
+    directory: Path
+    index_html: Path
+    plots: dict[str, Path]
+    run_ids: list[str]
+    generated_at: datetime
+    latency_source: LatencySource
+
+
+def build_report(results_dir: Path, out: Path | None = None) -> Report:
+    """Write `index.html` and its PNGs to `out` (default `<results_dir>/report`) and describe them."""
+    leaderboard_path = results_dir / LEADERBOARD_FILE
+    if not leaderboard_path.exists():
+        raise EvalsError(f"{leaderboard_path}: no leaderboard to report on; run `evals run` first")
+    leaderboard = read_table(leaderboard_path).sort_values(["dataset", "strategy"], ignore_index=True)
+    if leaderboard.empty:
+        raise EvalsError(f"{leaderboard_path}: the leaderboard has no rows; run `evals run` first")
+    history_path = results_dir / HISTORY_FILE
+    history = read_table(history_path) if history_path.exists() else leaderboard
+    directory = out or results_dir / "report"
+    directory.mkdir(parents=True, exist_ok=True)
+
+    plots = {"pareto": plot_pareto(leaderboard, directory / "pareto.png")}
+    latencies = item_latencies(results_dir, leaderboard)
+    latency_path = directory / "latency.png"
+    if latencies is not None:
+        plots["latency"] = plot_latency_distributions(latencies, latency_path)
+    else:
+        plots["latency"] = plot_latency_percentiles(leaderboard, latency_path)
+    for metric in TREND_METRICS:
+        if metric in history.columns and history[metric].notna().any():
+            plots[f"trend_{metric}"] = plot_trend(history, metric, directory / f"trend_{metric}.png")
+
+    report = Report(
+        directory=directory,
+        index_html=directory / "index.html",
+        plots=plots,
+        run_ids=sorted(leaderboard["run_id"].astype(str).unique()),
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        latency_source="items" if latencies is not None else "leaderboard",
+    )
+    report.index_html.write_text(render_html(leaderboard, report), encoding="utf-8")
+    return report
+
+
+def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
+    """Indexes of the points no other point beats (cost no higher and score no lower, one strictly),
+    ordered by cost."""
+    points = list(zip(costs, scores, strict=True))
+    front = [
+        i
+        for i, (cost, score) in enumerate(points)
+        if not any(c <= cost and s >= score and (c, s) != (cost, score) for c, s in points)
+    ]
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
+
+
+def item_latencies(results_dir: Path, leaderboard: pd.DataFrame) -> dict[str, dict[str, list[float]]] | None:
+    """Per-item total latency (s) of answered items, dataset → strategy → values, from the runs that
+    produced the leaderboard rows; None unless every row has some on disk.
+
+    Reads items.jsonl as plain JSON, read-only, keeping the first record per item like `RunStore`
+    and skipping lines that do not parse (a torn last line of a running run)."""
+    runs: dict[str, dict[tuple[str, str, str], float]] = {}
+    latencies: dict[str, dict[str, list[float]]] = {}
+    for row in leaderboard.itertuples():
+        run_id, dataset, strategy = str(row.run_id), str(row.dataset), str(row.strategy)
+        if run_id not in runs:
+            path = runs_dir(results_dir) / run_id / ITEMS_FILE
+            if not path.exists():
+                return None
+            runs[run_id] = _total_latencies(path)
+        values = [seconds for (d, s, _), seconds in runs[run_id].items() if (d, s) == (dataset, strategy)]
+        if not values:
+            return None
+        latencies.setdefault(dataset, {})[strategy] = values
+    return latencies
+
+
+def _total_latencies(path: Path) -> dict[tuple[str, str, str], float]:
+    """(dataset, strategy, item_id) → timings["total"] of each answered item in one items.jsonl."""
+    totals: dict[tuple[str, str, str], float] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            key = (record["dataset"], record["strategy"], record["item_id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        total = ((record.get("answer") or {}).get("timings") or {}).get("total")
+        if record.get("status") == "ok" and isinstance(total, int | float):
+            totals[key] = float(total)
+    return totals
+
+
+def plot_trend(history: pd.DataFrame, metric: str, path: Path) -> Path:
+    """One line per strategy of `metric` against `finished_at`, one panel per dataset; quality metrics
+    with their 95% CI as a band. A strategy keeps its colour in every trend plot."""
+    frame = history.assign(finished_at=pd.to_datetime(history["finished_at"], utc=True)).sort_values("finished_at")
+    datasets = sorted(frame["dataset"].unique())
+    colors = {strategy: f"C{i % 10}" for i, strategy in enumerate(sorted(frame["strategy"].unique()))}
+    figure, axes = _figure(len(datasets))
+    for ax, dataset in zip(axes, datasets, strict=True):
+        for strategy, group in frame[frame["dataset"] == dataset].groupby("strategy", sort=True):
+            rows = group[group[metric].notna()]
+            if rows.empty:
+                continue
+            color = colors[str(strategy)]
+            ax.plot(rows["finished_at"], rows[metric], marker="o", color=color, label=strategy)
+            low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+            if metric in QUALITY_METRICS and {low, high} <= set(rows.columns):
+                ax.fill_between(rows["finished_at"], rows[low], rows[high], color=color, alpha=0.15)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        if metric in LOG_SCALE_METRICS:
+            _log_scale(ax, "y", frame.loc[frame["dataset"] == dataset, metric])
+        ax.set_title(f"{TREND_METRICS[metric]} over time — {dataset}")
+        ax.set_xlabel("run finished (UTC)")
+        ax.set_ylabel(TREND_METRICS[metric])
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return _save(figure, path)
+
+
+def plot_pareto(leaderboard: pd.DataFrame, path: Path) -> Path:
+    """F1 against cost per query (log scale), one panel per dataset; Pareto-optimal strategies
+    highlighted and joined. Strategies without a positive cost or an F1 are listed, not plotted."""
+    datasets = sorted(leaderboard["dataset"].unique())
+    figure, axes = _figure(len(datasets), height=4.5)
+    for ax, dataset in zip(axes, datasets, strict=True):
+        rows = leaderboard[leaderboard["dataset"] == dataset]
+        plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna()]
+        costs, scores = plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist()
+        front = pareto_front(costs, scores)
+        errors = [
+            (plotted["f1"] - plotted["f1_ci_low"]).clip(lower=0).tolist(),
+            (plotted["f1_ci_high"] - plotted["f1"]).clip(lower=0).tolist(),
+        ]
+        ax.errorbar(costs, scores, yerr=errors, fmt="none", ecolor="0.75", capsize=3, zorder=1)
+        dominated = [i for i in range(len(costs)) if i not in front]
+        ax.scatter([costs[i] for i in dominated], [scores[i] for i in dominated], color="0.55", label="dominated")
+        front_costs, front_scores = [costs[i] for i in front], [scores[i] for i in front]
+        ax.plot(front_costs, front_scores, color="tab:red", marker="o", markersize=8, label="Pareto front", zorder=3)
+        for cost, score, strategy in zip(costs, scores, plotted["strategy"], strict=True):
+            ax.annotate(strategy, (cost, score), xytext=(5, 5), textcoords="offset points", fontsize="small")
+        omitted = sorted(set(rows["strategy"]) - set(plotted["strategy"]))
+        note = f"\nnot plotted (no positive cost or no F1): {', '.join(omitted)}" if omitted else ""
+        _log_scale(ax, "x", costs)
+        ax.set_title(f"accuracy vs cost — {dataset}")
+        ax.set_xlabel(f"cost per query (USD, log scale){note}")
+        ax.set_ylabel("F1 (95% CI)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return _save(figure, path)
+
+
+def plot_latency_distributions(latencies: dict[str, dict[str, list[float]]], path: Path) -> Path:
+    """Box plots of per-item total latency per strategy (log scale), one panel per dataset."""
+    figure, axes = _figure(len(latencies))
+    for ax, (dataset, by_strategy) in zip(axes, sorted(latencies.items()), strict=True):
+        strategies = sorted(by_strategy)
+        ax.boxplot([by_strategy[s] for s in strategies], tick_labels=strategies, showfliers=True)
+        _log_scale(ax, "y", [seconds for values in by_strategy.values() for seconds in values])
+        ax.set_title(f"per-item latency — {dataset} (n = {sum(map(len, by_strategy.values()))} answers)")
+        ax.set_ylabel("answer() wall time (s, log scale)")
+        ax.tick_params(axis="x", labelrotation=20)
+    return _save(figure, path)
+
+
+def plot_latency_percentiles(leaderboard: pd.DataFrame, path: Path) -> Path:
+    """Grouped bars of latency p50/p95/p99 per strategy (log scale), one panel per dataset."""
+    datasets = sorted(leaderboard["dataset"].unique())
+    figure, axes = _figure(len(datasets))
+    columns = {"latency_p50_s": "p50", "latency_p95_s": "p95", "latency_p99_s": "p99"}
+    width = 0.8 / len(columns)
+    for ax, dataset in zip(axes, datasets, strict=True):
+        rows = leaderboard[leaderboard["dataset"] == dataset]
+        positions = range(len(rows))
+        for offset, (column, label) in enumerate(columns.items()):
+            ax.bar([p + (offset - 1) * width for p in positions], rows[column], width, label=label)
+        ax.set_xticks(list(positions), rows["strategy"].tolist(), rotation=20)
+        _log_scale(ax, "y", rows[list(columns)].to_numpy().ravel())
+        ax.set_title(f"latency percentiles — {dataset} (per-item results not on disk)")
+        ax.set_ylabel("answer() wall time (s, log scale)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return _save(figure, path)
+
+
+def _figure(panels: int, height: float = 3.8) -> tuple[Figure, list[Axes]]:
+    figure = Figure(figsize=(9, height * panels), layout="constrained")
+    return figure, list(figure.subplots(panels, 1, squeeze=False)[:, 0])
+
+
+def _log_scale(ax: Axes, axis: Literal["x", "y"], values: Iterable[float]) -> None:
+    """Log scale when some value is positive (matplotlib refuses to log-scale none)."""
+    if any(value > 0 for value in values):
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.savefig(path, dpi=110, metadata={"Software": None})  # no version stamp: regenerating changes nothing
+    return path
+
+
+TABLE_COLUMNS = [
+    ("strategy", "strategy"),
+    ("n_items", "n"),
+    ("exact_match", "EM [95% CI]"),
+    ("f1", "F1 [95% CI]"),
+    ("faithfulness", "faithfulness [95% CI]"),
+    ("latency_p50_s", "latency p50 (s)"),
+    ("latency_p95_s", "latency p95 (s)"),
+    ("cost_per_query_usd", "cost / query (USD)"),
+    ("setup_cost_usd", "setup cost (USD)"),
+]
+PLOT_CAPTIONS = {
+    "pareto": "Accuracy vs cost per query. Red: Pareto-optimal strategies (nothing else is both cheaper and "
+    "more accurate); bars: 95% bootstrap CI of F1.",
+    "latency": "Latency of each answer.",
+    **{
+        f"trend_{metric}": f"{label[0].upper()}{label[1:]} of each strategy, run by run"
+        + (" (band: 95% CI)." if metric in QUALITY_METRICS else " (log scale).")
+        for metric, label in TREND_METRICS.items()
+    },
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; white-space: nowrap; }
+th { background: #f2f2f2; white-space: normal; }
+.scroll { overflow-x: auto; } td:first-child, th:first-child, td.name { text-align: left; }
+tr.pareto td.name { font-weight: bold; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.meta { color: #555; font-size: 0.9rem; } code { font-size: 0.85rem; }
+"""
+
+
+def render_html(leaderboard: pd.DataFrame, report: Report) -> str:
+    """The self-contained page: provenance, the leaderboard per dataset, then every plot."""
+    e = html.escape
+    price_dates = ", ".join(sorted(leaderboard["price_table_date"].astype(str).unique()))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>rag-or-finetune report</title>',
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>rag-or-finetune: evaluation report</h1>",
+        '<p class="meta">',
+        f"Generated {e(report.generated_at.isoformat())} · price table dated {e(price_dates)} · run ids: ",
+        ", ".join(f"<code>{e(run_id)}</code>" for run_id in report.run_ids),
+        "</p>",
+    ]
+    for dataset, rows in leaderboard.groupby("dataset", sort=True):
+        on_front = _pareto_strategies(rows)
+        parts += [f"<h2>Leaderboard — {e(str(dataset))}</h2>", '<div class="scroll"><table>', "<thead><tr>"]
+        parts += [f"<th>{e(label)}</th>" for column, label in TABLE_COLUMNS if column in rows.columns]
+        parts += ["</tr></thead>", "<tbody>"]
+        for record in rows.to_dict(orient="records"):
+            strategy = str(record["strategy"])
+            css = ' class="pareto"' if strategy in on_front else ""
+            cells = [_cell(record, column) for column, _ in TABLE_COLUMNS if column in rows.columns]
+            parts.append(f"<tr{css}>" + "".join(cells) + "</tr>")
+        parts += ["</tbody></table></div>", '<p class="meta">Bold: on the accuracy-vs-cost Pareto front.</p>']
+    source = "per-item results of the runs above" if report.latency_source == "items" else "the leaderboard"
+    parts.append("<h2>Plots</h2>")
+    for name, path in report.plots.items():
+        caption = PLOT_CAPTIONS[name] + (f" Source: {source}." if name == "latency" else "")
+        parts.append(
+            f'<figure><img src="{e(path.name)}" alt="{e(name)}"><figcaption class="meta">{e(caption)}</figcaption>'
+            "</figure>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _pareto_strategies(rows: pd.DataFrame) -> set[str]:
+    plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna()]
+    front = pareto_front(plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist())
+    return {str(plotted["strategy"].iloc[i]) for i in front}
+
+
+def _cell(record: dict[str, Any], column: str) -> str:
+    value = record[column]
+    if column == "strategy":
+        return f'<td class="name">{html.escape(str(value))}</td>'
+    if column == "n_items":
+        failed = int(record.get("n_errors", 0))
+        return f"<td>{int(value)}{f' ({failed} failed)' if failed else ''}</td>"
+    number = float(value)
+    if math.isnan(number):
+        return "<td>—</td>"
+    if column in QUALITY_METRICS:
+        low, high = record.get(f"{column}_ci_low", math.nan), record.get(f"{column}_ci_high", math.nan)
+        return f"<td>{number:.3f} [{low:.2f}, {high:.2f}]</td>"
+    return f"<td>{number:.3g}</td>"
