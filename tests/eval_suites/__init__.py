@@ -1,0 +1,1 @@
+"""Example eval suites (a package, so its conftest does not shadow tests/conftest.py)."""
