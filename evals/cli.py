@@ -18,6 +18,7 @@ from evals.data.spec import DatasetSpec
 from evals.data.squad_json import read_json
 from evals.errors import EvalsError
 from evals.judge_validation_cli import validate_judge
+from evals.recommend_cli import recommend
 from evals.report_cli import report
 from evals.results.leaderboard import LEADERBOARD_FILE, read_table
 from evals.runner import RunSettings, run_suite
@@ -145,6 +146,7 @@ def score(
 
 app.command()(compare)
 app.command()(report)
+app.command()(recommend)
 app.command("validate-judge")(validate_judge)
 
 

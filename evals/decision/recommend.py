@@ -1,0 +1,417 @@
+"""Answer the five questions of the RAG-or-fine-tuning decision with measurements, then recommend.
+
+The five questions (how often the knowledge changes, how fast answers must be, what the budget
+looks like at the expected volume, how much the domain needs learning rather than looking up,
+whether answers need sources) are each answered from the leaderboard rows of one dataset and,
+where the run folders are still there, from the per-item results.
+
+How the recommendation is chosen, in order:
+
+1. Hard constraints remove strategies:
+   - latency: fewer than `required_share` of its answers within `latency_target_s` (measured per
+     item when the run's items exist, else from the leaderboard's p50/p95/p99);
+   - sources: `need_sources` and its answers carry no retrieved sources (no source metric measured);
+   - freshness: with knowledge updates, a setup (retraining or re-indexing) that takes longer than
+     the interval between two updates, so the strategy could never be current;
+   - budget: a monthly cost of ownership above `monthly_budget_usd`, when one is given.
+2. Quality decides among the rest: the best `metric` (F1 by default) wins.
+3. Cost breaks near-ties: every remaining strategy within `quality_tolerance` of the best counts
+   as equally good, and the one with the lowest monthly cost of ownership at `monthly_queries`
+   wins (see `cost_model`: amortised setup + setup × updates per month + hosting + per-query
+   cost). This is where the update frequency weighs in: each update re-pays a fine-tuned
+   strategy's training and a retrieval strategy's indexing.
+
+The hybrid is one of the measured strategies and is recommended like any other; when its items
+are available the oracle router shows how much a better router could gain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evals.decision.cost_model import (
+    BreakEven,
+    CostAssumptions,
+    MeasuredStrategy,
+    MonthlyCost,
+    break_evens,
+    monthly_cost,
+)
+from evals.decision.latency_slo import LatencyCheck, latency_from_items, latency_from_leaderboard
+from evals.decision.oracle import OracleReport, oracle_report
+from evals.errors import EvalsError
+from evals.results.leaderboard import LEADERBOARD_FILE, read_table
+from evals.results.records import ItemResult
+from evals.results.run_store import ITEMS_FILE, runs_dir
+
+SECONDS_PER_MONTH = 30.44 * 86400
+QuestionKey = Literal["knowledge_change", "latency", "budget", "domain", "sources"]
+
+
+class Constraints(BaseModel):
+    """The workload's requirements and the cost model's assumptions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    updates_per_month: float = Field(default=4.0, ge=0)
+    latency_target_s: float = Field(default=1.0, gt=0)
+    monthly_queries: float = Field(default=100_000, ge=0)
+    need_sources: bool = False
+    required_share: float = Field(default=0.95, gt=0, le=1, description="share of answers within the latency target")
+    quality_tolerance: float = Field(default=0.02, ge=0, description="quality gap counted as a tie, broken by cost")
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    horizon_months: float = Field(default=12.0, gt=0)
+    hosting_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    metric: str = "f1"
+
+    @property
+    def cost_assumptions(self) -> CostAssumptions:
+        return CostAssumptions(
+            horizon_months=self.horizon_months,
+            updates_per_month=self.updates_per_month,
+            hosting_usd_per_hour=self.hosting_usd_per_hour,
+        )
+
+
+class Assessment(BaseModel):
+    """One strategy against the constraints."""
+
+    measured: MeasuredStrategy
+    latency: LatencyCheck
+    cost: MonthlyCost
+    monthly_total_usd: float
+    exclusions: list[str] = Field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        return not self.exclusions
+
+
+class QuestionAnswer(BaseModel):
+    """One of the five questions, a one-line answer and the measurements behind it."""
+
+    key: QuestionKey
+    question: str
+    answer: str
+    evidence: list[str]
+
+
+class Recommendation(BaseModel):
+    """The recommended strategy (None when no strategy meets the constraints) and why."""
+
+    dataset: str
+    constraints: Constraints
+    choice: str | None
+    reasons: list[str]
+    questions: list[QuestionAnswer]
+    assessments: list[Assessment]
+    break_evens: list[BreakEven]
+    oracle: OracleReport | None = None
+
+
+def usd(value: float) -> str:
+    """Dollars with sensible precision: $1,234.50, $12.35, $0.0037."""
+    if math.isnan(value):
+        return "unknown"
+    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:.2g}"
+
+
+def duration(seconds: float) -> str:
+    """Seconds as "13 s", "2.5 min" or "1.2 h"."""
+    if seconds < 90:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def quality_text(measured: MeasuredStrategy) -> str:
+    """The quality metric with its CI, e.g. `F1 0.282 [0.21, 0.37]`."""
+    low, high = measured.quality_ci_low, measured.quality_ci_high
+    ci = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+    return f"{measured.metric.upper() if measured.metric == 'f1' else measured.metric} {measured.quality:.3f}{ci}"
+
+
+def load_measurements(
+    results_dir: Path, dataset: str | None = None, metric: str = "f1"
+) -> tuple[list[MeasuredStrategy], list[ItemResult]]:
+    """Leaderboard rows of one dataset and, when their run folders exist, their items."""
+    frame = read_table(results_dir / LEADERBOARD_FILE)
+    names = sorted(frame["dataset"].astype(str).unique())
+    if dataset is None:
+        if len(names) != 1:
+            raise EvalsError(f"the leaderboard has datasets {', '.join(names)}; choose one with --dataset")
+        dataset = names[0]
+    rows = frame[frame["dataset"].astype(str) == dataset]
+    if rows.empty:
+        raise EvalsError(f"dataset {dataset!r} is not in {results_dir / LEADERBOARD_FILE} ({', '.join(names)})")
+    if metric not in frame.columns:
+        raise EvalsError(f"metric {metric!r} is not a leaderboard column")
+    measured = [MeasuredStrategy.from_row(row, metric) for row in rows.to_dict(orient="records")]
+    wanted = {(m.run_id, m.strategy) for m in measured}
+    items = [
+        item
+        for run_id in sorted({m.run_id for m in measured})
+        for item in read_run_items(runs_dir(results_dir) / run_id / ITEMS_FILE)
+        if item.dataset == dataset and (run_id, item.strategy) in wanted
+    ]
+    return measured, items
+
+
+def read_run_items(path: Path) -> list[ItemResult]:
+    """A run's item results, read without touching the file; [] when it is gone (runs/ is not committed).
+
+    Unscored metrics are written as null (JSON has no NaN) and read back as absent; unreadable lines,
+    such as a torn last line of an interrupted run, are skipped.
+    """
+    if not path.is_file():
+        return []
+    items: dict[tuple[str, str, str], ItemResult] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            record["scores"] = {k: v for k, v in (record.get("scores") or {}).items() if v is not None}
+            item = ItemResult.model_validate(record)
+        except (json.JSONDecodeError, ValidationError, AttributeError, TypeError):
+            continue
+        items.setdefault(item.key, item)
+    return list(items.values())
+
+
+def recommend_strategy(
+    strategies: Sequence[MeasuredStrategy], constraints: Constraints, items: Sequence[ItemResult] = ()
+) -> Recommendation:
+    """Assess every strategy against the constraints, answer the five questions and pick one."""
+    if not strategies:
+        raise EvalsError("no measured strategies to recommend from")
+    latency = latency_from_leaderboard(strategies, constraints.latency_target_s, constraints.required_share)
+    latency |= latency_from_items(items, constraints.latency_target_s, constraints.required_share)
+    assessments = [_assess(measured, latency[measured.strategy], constraints) for measured in strategies]
+    eligible = [a for a in assessments if a.eligible]
+    choice = None
+    if eligible:
+        best = max(eligible, key=lambda a: a.measured.quality)
+        ties = [a for a in eligible if a.measured.quality >= best.measured.quality - constraints.quality_tolerance]
+        choice = min(ties, key=lambda a: (_sortable(a.monthly_total_usd), -a.measured.quality))
+    oracle = _oracle(items, constraints.metric)
+    pairs = break_evens(strategies, constraints.cost_assumptions)
+    chosen = choice.measured.strategy if choice else None
+    return Recommendation(
+        dataset=strategies[0].dataset,
+        constraints=constraints,
+        choice=chosen,
+        reasons=_reasons(choice, assessments, constraints, oracle),
+        questions=[
+            _knowledge_change(assessments, constraints),
+            _latency(assessments, constraints),
+            _budget(assessments, constraints, [p for p in pairs if chosen in (p.a, p.b) and p.queries_per_month]),
+            _domain(assessments),
+            _sources(assessments, constraints),
+        ],
+        assessments=assessments,
+        break_evens=pairs,
+        oracle=oracle,
+    )
+
+
+def _sortable(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
+def _assess(measured: MeasuredStrategy, latency: LatencyCheck, constraints: Constraints) -> Assessment:
+    cost = monthly_cost(measured, constraints.cost_assumptions, constraints.monthly_queries)
+    exclusions = []
+    if not latency.meets:
+        exclusions.append(f"misses the latency target: {latency.describe()}, needs {constraints.required_share:.0%}")
+    if constraints.need_sources and not measured.sourced:
+        exclusions.append("its answers carry no sources")
+    if measured.maintenance != "none" and constraints.updates_per_month > 0:
+        interval = SECONDS_PER_MONTH / constraints.updates_per_month
+        if measured.setup_seconds > interval:
+            exclusions.append(
+                f"each {measured.maintenance} takes {duration(measured.setup_seconds)}, "
+                f"longer than the {duration(interval)} between updates"
+            )
+    if constraints.monthly_budget_usd is not None and not cost.total <= constraints.monthly_budget_usd:
+        exclusions.append(f"costs {usd(cost.total)}/month, over the {usd(constraints.monthly_budget_usd)} budget")
+    return Assessment(
+        measured=measured, latency=latency, cost=cost, monthly_total_usd=cost.total, exclusions=exclusions
+    )
+
+
+def _oracle(items: Sequence[ItemResult], metric: str) -> OracleReport | None:
+    """The oracle router against the hybrid, when the hybrid's and others' items are available."""
+    hybrids = {item.strategy for item in items if item.answer is not None and "route" in item.answer.metadata}
+    if len(hybrids) != 1 or len({item.strategy for item in items}) < 2:
+        return None
+    hybrid = hybrids.pop()
+    return oracle_report(items, hybrid=hybrid, rag="rag", metric=metric)
+
+
+def _reasons(
+    choice: Assessment | None, assessments: list[Assessment], constraints: Constraints, oracle: OracleReport | None
+) -> list[str]:
+    excluded = [f"{a.measured.strategy} excluded: {'; '.join(a.exclusions)}" for a in assessments if not a.eligible]
+    if choice is None:
+        return ["no strategy meets every constraint; relax the one that excludes the strategy you need", *excluded]
+    eligible = [a for a in assessments if a.eligible]
+    best = max(eligible, key=lambda a: a.measured.quality)
+    chosen = choice.measured
+    reasons = []
+    if choice is best:
+        reasons.append(
+            f"highest quality among the {len(eligible)} strategies that meet the constraints: {quality_text(chosen)}"
+        )
+    else:
+        reasons.append(
+            f"{quality_text(chosen)}, within {constraints.quality_tolerance:g} of the best eligible "
+            f"({best.measured.strategy}, {quality_text(best.measured)}), and cheaper: "
+            f"{usd(choice.monthly_total_usd)}/month against {usd(best.monthly_total_usd)}"
+        )
+    ties = [
+        a
+        for a in eligible
+        if a is not choice and a.measured.quality >= best.measured.quality - constraints.quality_tolerance
+    ]
+    if ties and choice is best:
+        reasons.append(
+            f"cheapest of the strategies within {constraints.quality_tolerance:g} of it: "
+            f"{usd(choice.monthly_total_usd)}/month against "
+            + ", ".join(f"{a.measured.strategy} {usd(a.monthly_total_usd)}" for a in ties)
+        )
+    reasons.append(
+        f"{usd(choice.monthly_total_usd)}/month at {constraints.monthly_queries:,.0f} queries and "
+        f"{constraints.updates_per_month:g} updates/month ({_maintenance_text(chosen, constraints)})"
+    )
+    reasons.append(f"latency: {choice.latency.describe()}")
+    if chosen.sourced:
+        reasons.append(f"answers cite retrieved sources ({_sources_text(chosen)})")
+    if oracle is not None and oracle.regret > constraints.quality_tolerance:
+        reasons.append(
+            f"a better router could gain: the oracle over {', '.join(oracle.candidates)} reaches "
+            f"{oracle.metric} {oracle.oracle_quality:.3f} against the hybrid's {oracle.hybrid_quality:.3f}"
+        )
+    return [*reasons, *excluded]
+
+
+def _maintenance_text(measured: MeasuredStrategy, constraints: Constraints) -> str:
+    if measured.maintenance == "none":
+        return "nothing to redo on an update, and nothing learned from it"
+    verb = "retraining" if measured.maintenance == "retrain" else "re-indexing"
+    return (
+        f"{verb} costs {usd(measured.setup_cost_usd)} and {duration(measured.setup_seconds)} per update, "
+        f"{usd(measured.setup_cost_usd * constraints.updates_per_month)}/month"
+    )
+
+
+def _sources_text(measured: MeasuredStrategy) -> str:
+    parts = [
+        f"{name.replace('_', ' ')} {measured.metrics[name]:.0%}"
+        for name in ("grounded", "faithfulness", "cited_precision")
+        if measured.metrics.get(name) is not None
+    ]
+    return ", ".join(parts) or "sources shown, support not scored"
+
+
+def _knowledge_change(assessments: list[Assessment], constraints: Constraints) -> QuestionAnswer:
+    evidence = [f"{a.measured.strategy}: {_maintenance_text(a.measured, constraints)}" for a in assessments]
+    by_kind = {
+        kind: max((a for a in assessments if a.measured.maintenance == kind), key=lambda a: a.measured.quality)
+        for kind in ("retrain", "reindex")
+        if any(a.measured.maintenance == kind for a in assessments)
+    }
+    updates = constraints.updates_per_month
+    if updates == 0:
+        answer = "static knowledge: nothing to retrain or re-index after the initial setup"
+    elif len(by_kind) == 2:
+        retrain, reindex = by_kind["retrain"].measured, by_kind["reindex"].measured
+        answer = (
+            f"{updates:g} updates/month: retraining {retrain.strategy} costs {usd(retrain.setup_cost_usd)} and "
+            f"{duration(retrain.setup_seconds)} each time; re-indexing {reindex.strategy} costs "
+            f"{usd(reindex.setup_cost_usd)} and {duration(reindex.setup_seconds)}"
+        )
+    else:
+        answer = f"{updates:g} updates/month; only {', '.join(by_kind) or 'static'} strategies were measured"
+    return QuestionAnswer(
+        key="knowledge_change", question="How often does the knowledge change?", answer=answer, evidence=evidence
+    )
+
+
+def _latency(assessments: list[Assessment], constraints: Constraints) -> QuestionAnswer:
+    meeting = [a.measured.strategy for a in assessments if a.latency.meets]
+    answer = (
+        f"target {constraints.latency_target_s:g} s for {constraints.required_share:.0%} of answers: "
+        f"{', '.join(meeting) or 'no strategy'} meet{'s' if len(meeting) == 1 else ''} it"
+    )
+    evidence = [
+        f"{a.measured.strategy}: {a.latency.describe()} ({'meets' if a.latency.meets else 'misses'}, "
+        f"from {a.latency.source})"
+        for a in assessments
+    ]
+    return QuestionAnswer(key="latency", question="How fast must answers be?", answer=answer, evidence=evidence)
+
+
+def _budget(assessments: list[Assessment], constraints: Constraints, crossings: list[BreakEven]) -> QuestionAnswer:
+    ranked = sorted(assessments, key=lambda a: _sortable(a.monthly_total_usd))
+    evidence = [
+        f"{a.measured.strategy}: {usd(a.monthly_total_usd)}/month = queries {usd(a.cost.queries)} "
+        f"({usd(a.measured.cost_per_query_usd * 1000)}/1k) + setup {usd(a.cost.setup)} "
+        f"(amortised over {constraints.horizon_months:g} months) + maintenance {usd(a.cost.maintenance)} "
+        f"+ hosting {usd(a.cost.hosting)}"
+        for a in ranked
+    ]
+    evidence += [
+        f"{p.a} and {p.b} cost the same at {p.queries_per_month:,.0f} queries/month: "
+        f"{p.cheaper_below} is cheaper below, {p.cheaper_above} above"
+        for p in crossings
+        if p.queries_per_month is not None
+    ]
+    cheapest = ranked[0]
+    answer = (
+        f"at {constraints.monthly_queries:,.0f} queries/month the cheapest is {cheapest.measured.strategy} "
+        f"({usd(cheapest.monthly_total_usd)}/month), the dearest {ranked[-1].measured.strategy} "
+        f"({usd(ranked[-1].monthly_total_usd)}/month)"
+    )
+    return QuestionAnswer(
+        key="budget", question="What does it cost at the expected volume?", answer=answer, evidence=evidence
+    )
+
+
+def _domain(assessments: list[Assessment]) -> QuestionAnswer:
+    best_by_role: dict[str, MeasuredStrategy] = {}
+    for a in sorted(assessments, key=lambda a: a.measured.quality):
+        best_by_role[a.measured.role] = a.measured
+    evidence = [f"{a.measured.strategy} ({a.measured.role}): {quality_text(a.measured)}" for a in assessments]
+    baseline = best_by_role.get("closed_book")
+    labels = {"finetuned": "fine-tuning", "rag": "retrieval", "finetuned_rag": "both", "hybrid": "the hybrid"}
+    if baseline is None:
+        answer = "no closed-book baseline measured; compare the strategies' quality directly"
+    else:
+        gains = [
+            f"{label} {best_by_role[role].quality - baseline.quality:+.3f} ({best_by_role[role].strategy})"
+            for role, label in labels.items()
+            if role in best_by_role
+        ]
+        answer = f"over closed-book ({quality_text(baseline)}): " + ", ".join(gains)
+    return QuestionAnswer(
+        key="domain",
+        question="How much must the model learn the domain rather than look it up?",
+        answer=answer,
+        evidence=evidence,
+    )
+
+
+def _sources(assessments: list[Assessment], constraints: Constraints) -> QuestionAnswer:
+    sourced = [a.measured.strategy for a in assessments if a.measured.sourced]
+    evidence = [
+        f"{a.measured.strategy}: {_sources_text(a.measured) if a.measured.sourced else 'no sources'}"
+        for a in assessments
+    ]
+    answer = ("required" if constraints.need_sources else "not required") + (
+        f": {', '.join(sourced)} show{'s' if len(sourced) == 1 else ''} sources" if sourced else ": none show sources"
+    )
+    return QuestionAnswer(key="sources", question="Do answers need sources?", answer=answer, evidence=evidence)

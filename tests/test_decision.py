@@ -1,0 +1,274 @@
+"""Decision tools: cost of ownership and break-even, latency targets, the oracle router, and the
+recommendation (which must flip when update frequency or the latency target flips)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from evals.decision import (
+    Constraints,
+    CostAssumptions,
+    MeasuredStrategy,
+    break_even,
+    latency_from_items,
+    latency_from_leaderboard,
+    load_measurements,
+    monthly_cost,
+    oracle_report,
+    recommend_strategy,
+)
+from evals.recommend_cli import recommend
+from evals.results.records import ItemResult
+from evals.types import Answer
+
+COMMITTED = Path(__file__).resolve().parents[1] / "results" / "leaderboard.csv"
+
+
+def row(strategy: str, strategy_type: str, **values: float) -> dict:
+    """A leaderboard row with the columns the decision tools read."""
+    return {
+        "dataset": "kb",
+        "strategy": strategy,
+        "strategy_type": strategy_type,
+        "run_id": "r1",
+        "n_items": 100,
+        "schema_version": 1,
+        **values,
+    }
+
+
+# rag and finetuned are equally good (within 0.02 F1); finetuned is fast, cheap per query, dear to train;
+# rag is slow (p95 1.5 s) and dearer per query but cheap to re-index.
+SYNTHETIC = [
+    row(
+        "rag",
+        "rag",
+        f1=0.60,
+        f1_ci_low=0.55,
+        f1_ci_high=0.65,
+        grounded=0.8,
+        latency_p50_s=0.8,
+        latency_p95_s=1.5,
+        latency_p99_s=2.0,
+        cost_per_query_usd=0.002,
+        setup_cost_usd=0.5,
+        setup_seconds=60,
+        setup_training_tokens=0,
+    ),
+    row(
+        "finetuned",
+        "finetuned",
+        f1=0.59,
+        f1_ci_low=0.54,
+        f1_ci_high=0.64,
+        grounded=math.nan,
+        latency_p50_s=0.2,
+        latency_p95_s=0.4,
+        latency_p99_s=0.5,
+        cost_per_query_usd=0.0005,
+        setup_cost_usd=100.0,
+        setup_seconds=3600,
+        setup_training_tokens=1_000_000,
+    ),
+    row(
+        "closed_book",
+        "closed_book",
+        f1=0.20,
+        f1_ci_low=0.15,
+        f1_ci_high=0.25,
+        grounded=math.nan,
+        latency_p50_s=0.2,
+        latency_p95_s=0.3,
+        latency_p99_s=0.4,
+        cost_per_query_usd=0.0004,
+        setup_cost_usd=0.0,
+        setup_seconds=0,
+        setup_training_tokens=0,
+    ),
+]
+
+
+def measured(rows: list[dict] = SYNTHETIC) -> dict[str, MeasuredStrategy]:
+    return {r["strategy"]: MeasuredStrategy.from_row(r) for r in rows}
+
+
+def invoke(*args: str) -> Result:
+    """The command as `evals recommend` runs it, registered the way cli.py registers commands."""
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.command()(recommend)
+    app.command("version")(lambda: None)
+    return CliRunner().invoke(app, ["recommend", *args])
+
+
+def item(strategy: str, item_id: str, f1: float, cost: float, total_s: float, route: str | None = None) -> ItemResult:
+    return ItemResult(
+        dataset="kb",
+        strategy=strategy,
+        item_id=item_id,
+        status="ok",
+        scores={"f1": f1},
+        cost_usd=cost,
+        answer=Answer(text="x", timings={"total": total_s}, metadata={"route": route} if route else {}),
+    )
+
+
+# --- cost model ---
+
+
+def test_monthly_cost_adds_amortised_setup_maintenance_hosting_and_queries() -> None:
+    strategies = measured()
+    assumptions = CostAssumptions(horizon_months=10, updates_per_month=2, hosting_usd_per_hour={"finetuned": 0.1})
+    cost = monthly_cost(strategies["finetuned"], assumptions, 1000)
+    assert (cost.setup, cost.maintenance, cost.hosting, cost.queries) == pytest.approx((10, 200, 73, 0.5))
+    assert cost.total == pytest.approx(283.5)
+    assert monthly_cost(strategies["closed_book"], assumptions, 1000).maintenance == 0  # nothing to redo
+    assert strategies["rag"].maintenance == "reindex" and strategies["finetuned"].maintenance == "retrain"
+
+
+def test_break_even_solves_the_two_lines() -> None:
+    strategies = measured()
+    assumptions = CostAssumptions(horizon_months=12, updates_per_month=1)
+    result = break_even(strategies["rag"], strategies["finetuned"], assumptions)
+    # rag: 0.5/12 + 0.5 + 0.002 q; finetuned: 100/12 + 100 + 0.0005 q
+    expected = (100 / 12 + 100 - 0.5 / 12 - 0.5) / (0.002 - 0.0005)
+    assert result.queries_per_month == pytest.approx(expected)
+    assert (result.cheaper_below, result.cheaper_above) == ("rag", "finetuned")
+    # closed_book costs less fixed and less per query: no crossing above 0
+    never = break_even(strategies["finetuned"], strategies["closed_book"], assumptions)
+    assert never.queries_per_month is None and never.cheaper_below == never.cheaper_above == "closed_book"
+
+
+# --- latency targets ---
+
+
+def test_latency_share_from_items_counts_failures_as_misses() -> None:
+    items = [item("rag", str(i), 1.0, 0.0, total) for i, total in enumerate([0.2, 0.5, 0.9, 1.2])]
+    items.append(ItemResult(dataset="kb", strategy="rag", item_id="x", status="error"))
+    check = latency_from_items(items, target_s=1.0, required_share=0.6)["rag"]
+    assert check.share_within == pytest.approx(3 / 5) and check.meets and check.source == "items"
+    assert not latency_from_items(items, target_s=1.0, required_share=0.95)["rag"].meets
+
+
+def test_latency_from_leaderboard_uses_the_covering_percentile() -> None:
+    checks = latency_from_leaderboard(list(measured().values()), target_s=1.0)
+    assert not checks["rag"].meets and checks["rag"].share_at_least == 0.5  # p50 0.8 ≤ 1 < p95 1.5
+    assert checks["finetuned"].meets and checks["finetuned"].share_at_least == 0.99
+    assert latency_from_leaderboard([measured()["rag"]], target_s=1.0, required_share=0.5)["rag"].meets
+
+
+# --- oracle router ---
+
+
+def test_oracle_picks_the_best_per_item_and_the_cheapest_on_ties() -> None:
+    items = [
+        item("rag", "a", 1.0, 0.02, 1),
+        item("finetuned", "a", 0.0, 0.01, 1),
+        item("hybrid", "a", 0.0, 0.01, 1, "standard"),
+        item("rag", "b", 0.5, 0.02, 1),
+        item("finetuned", "b", 0.5, 0.01, 1),
+        item("hybrid", "b", 0.5, 0.01, 1, "standard"),
+        item("rag", "c", 0.0, 0.02, 1),
+        item("finetuned", "c", 1.0, 0.01, 1),
+        item("hybrid", "c", 0.0, 0.02, 1, "complex"),
+    ]
+    report = oracle_report(items)
+    assert report.oracle_choices == {"finetuned": 2, "rag": 1}  # b is a tie: the cheaper finetuned answer wins
+    assert report.oracle_quality == pytest.approx(2.5 / 3) and report.hybrid_quality == pytest.approx(0.5 / 3)
+    assert report.regret == pytest.approx(2 / 3)
+    assert report.hybrid_routes == {"complex": 1, "standard": 2}
+    assert report.hybrid_quality_by_route == {"complex": 0.0, "standard": 0.25}
+    assert report.cost_saved_vs_rag_usd == pytest.approx(0.06 - 0.04)
+
+
+# --- recommendation ---
+
+
+def test_recommendation_flips_with_update_frequency() -> None:
+    strategies = list(measured().values())
+    yearly = recommend_strategy(
+        strategies, Constraints(updates_per_month=1 / 12, latency_target_s=10, monthly_queries=100_000)
+    )
+    daily = recommend_strategy(
+        strategies, Constraints(updates_per_month=30, latency_target_s=10, monthly_queries=100_000)
+    )
+    assert yearly.choice == "finetuned" and daily.choice == "rag"
+    assert any("cheaper" in reason for reason in yearly.reasons)
+    assert "retraining finetuned costs $100.00" in daily.questions[0].answer
+
+
+def test_recommendation_flips_with_the_latency_target() -> None:
+    strategies = list(measured().values())
+    slow_ok = recommend_strategy(strategies, Constraints(updates_per_month=30, latency_target_s=10))
+    fast = recommend_strategy(strategies, Constraints(updates_per_month=30, latency_target_s=1))
+    assert slow_ok.choice == "rag" and fast.choice == "finetuned"
+    assert any(reason.startswith("rag excluded: misses the latency target") for reason in fast.reasons)
+
+
+def test_sources_and_freshness_are_hard_constraints() -> None:
+    strategies = list(measured().values())
+    sourced = recommend_strategy(
+        strategies, Constraints(updates_per_month=1 / 12, latency_target_s=10, need_sources=True)
+    )
+    assert sourced.choice == "rag"  # finetuned is cheaper but shows no sources
+    hourly = recommend_strategy(strategies, Constraints(updates_per_month=24 * 30.44, latency_target_s=10))
+    (finetuned,) = [a for a in hourly.assessments if a.measured.strategy == "finetuned"]
+    assert "longer than the" in finetuned.exclusions[0]  # a 1 h retrain cannot keep up with hourly updates
+    nothing = recommend_strategy(strategies, Constraints(latency_target_s=0.1))
+    assert nothing.choice is None and nothing.reasons
+
+
+def test_recommends_from_the_committed_results(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(COMMITTED, results / "leaderboard.csv")
+    strategies, items = load_measurements(results)
+    assert items == []  # runs/ is not committed: the leaderboard alone decides
+    for updates in (30, 1 / 12):
+        recommendation = recommend_strategy(strategies, Constraints(updates_per_month=updates))
+        assert recommendation.choice in {s.strategy for s in strategies}
+        assert len(recommendation.reasons) >= 3 and [q.key for q in recommendation.questions] == [
+            "knowledge_change",
+            "latency",
+            "budget",
+            "domain",
+            "sources",
+        ]
+    markdown = tmp_path / "decision.md"
+    result = invoke("--results-dir", str(results), "--markdown", str(markdown))
+    assert result.exit_code == 0, result.output
+    assert "Recommendation for squad-mini" in result.output and "How often does the knowledge change?" in result.output
+    assert markdown.read_text().startswith("## Recommendation for squad-mini")
+    as_json = invoke("--results-dir", str(results), "--json", "--need-sources", "--latency-target-s", "0.5")
+    payload = json.loads(as_json.stdout)
+    assert payload["choice"] == "extractive_bm25"  # the only sourced strategy under 0.5 s
+
+
+def test_cli_reads_run_items_and_exits_1_without_an_eligible_strategy(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    (results / "runs" / "r1").mkdir(parents=True)
+    pd.DataFrame(SYNTHETIC).to_csv(results / "leaderboard.csv", index=False)
+    lines = [
+        item(s, str(i), 0.5, 0.001, 0.3 if s != "rag" else 2.0).model_dump_json()
+        for s in ("rag", "finetuned")
+        for i in range(10)
+    ]
+    unscored = json.loads(lines[0]) | {"item_id": "u", "scores": {"f1": 0.5, "grounded": None}}  # NaN written as null
+    (results / "runs" / "r1" / "items.jsonl").write_text("\n".join([*lines, json.dumps(unscored), '{"torn']) + "\n")
+    strategies, items = load_measurements(results)
+    assert len(items) == 21
+    recommendation = recommend_strategy(strategies, Constraints(latency_target_s=1, updates_per_month=30), items)
+    checks = {a.measured.strategy: a.latency for a in recommendation.assessments}
+    assert checks["rag"].source == "items" and checks["rag"].share_within == 0
+    assert checks["closed_book"].source == "leaderboard"
+    result = invoke("--results-dir", str(results), "--latency-target-s", "0.1")
+    assert result.exit_code == 1 and "No strategy meets" in result.output
+    bad = invoke("--results-dir", str(results), "--hosting", "rag=cheap")
+    assert bad.exit_code != 0
