@@ -31,6 +31,8 @@ class ColumnMapping(BaseModel):
     is_impossible: str | None = None
     context: str | None = None
     title: str | None = None
+    metadata: tuple[str, ...] = ()
+    """Extra columns kept as item metadata (e.g. a fact id, a `changed` flag)."""
 
 
 class CorpusColumns(BaseModel):
@@ -58,6 +60,8 @@ def read_rows(path: Path, fmt: TableFormat) -> tuple[list[str], Iterator[dict[st
     """Column names and rows of a local table, via HF `datasets`; errors name the file and line."""
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path}: the file is empty (no rows)")
     if fmt == "jsonl":
         _check_jsonl(path)
     elif fmt == "csv":
@@ -88,8 +92,11 @@ def items_from_rows(
     columns: list[str], rows: Iterator[Mapping[str, Any]], mapping: ColumnMapping, where: str
 ) -> tuple[list[QAItem], list[Document]]:
     """Validate mapped rows into QA items, plus the documents a `context` column defines."""
-    wanted = {name: column for name, column in mapping.model_dump().items() if column is not None}
+    wanted = {
+        name: column for name, column in mapping.model_dump().items() if column is not None and name != "metadata"
+    }
     missing = sorted(column for name, column in wanted.items() if column not in columns and name != "title")
+    missing += [column for column in mapping.metadata if column not in columns]
     if missing:
         raise DatasetError(
             f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}. "
@@ -117,7 +124,7 @@ def items_from_rows(
                     answers=answers,
                     gold_doc_ids=[str(doc_id) for doc_id in gold_doc_ids],
                     is_impossible=bool(row[mapping.is_impossible]) if mapping.is_impossible else not answers,
-                    metadata={},
+                    metadata={column: row[column] for column in mapping.metadata},
                 )
             )
         except ValidationError as error:
