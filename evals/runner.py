@@ -231,20 +231,21 @@ class SuiteRun:
     ) -> ItemResult:
         base = {"dataset": dataset.name, "strategy": label, "item_id": item.id}
         cached = self.cache.get(key) if self.settings.use_cache else None
-        attempts = 0
+        counter = [0]  # attempts made, counted even when every one of them fails
         if cached is not None:
             answer = cached
         else:
             try:
-                answer, attempts = await self._call_with_retries(strategy, item)
+                answer = await self._call_with_retries(strategy, item, counter)
             except Exception as error:  # any failure of one item is recorded on that item
                 return ItemResult(
                     **base,
                     status="error",
-                    attempts=max(attempts, 1),
+                    attempts=max(counter[0], 1),
                     error=ItemError(stage="answer", type=type(error).__name__, message=str(error)),
                 )
             self.cache.put(key, answer)
+        attempts = counter[0]
         try:
             scores = {name: value for scorer in scorers for name, value in scorer.score(item, answer).items()}
         except Exception as error:
@@ -266,8 +267,8 @@ class SuiteRun:
             cached=cached is not None,
         )
 
-    async def _call_with_retries(self, strategy: Strategy, item: QAItem) -> tuple[Answer, int]:
-        attempts = 0
+    async def _call_with_retries(self, strategy: Strategy, item: QAItem, counter: list[int]) -> Answer:
+        """Answer with retries on TransientError; `counter[0]` counts the attempts, also when all fail."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.suite.max_attempts),
             wait=_wait_retry_after,
@@ -276,9 +277,9 @@ class SuiteRun:
         )
         async for attempt in retrying:
             with attempt:
-                attempts += 1
+                counter[0] += 1
                 answer = await _timed_answer(strategy, item)
-        return answer, attempts
+        return answer
 
     def _progress(self, label: str, total: int):  # noqa: ANN202 - a context manager yielding a callable
         return _ProgressBar(label, total, self.console, enabled=self.settings.show_progress)

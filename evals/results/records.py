@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from evals.types import Answer, SetupReport
 
@@ -35,6 +36,8 @@ class ItemResult(BaseModel):
     attempts: int = 1
     cached: bool = False
 
+    _scores_null_is_nan = field_validator("scores", mode="before")(lambda scores: _null_is_nan(scores))
+
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.dataset, self.strategy, self.item_id)
@@ -59,6 +62,8 @@ class SetupRecord(BaseModel):
     identity: dict[str, Any]
     setup: SetupReport
     setup_cost_usd: float
+
+    _cost_null_is_nan = field_validator("setup_cost_usd", mode="before")(lambda cost: _null_is_nan(cost))
 
 
 class RunCounts(BaseModel):
@@ -92,3 +97,13 @@ class RunManifest(BaseModel):
     host: str
     counts: RunCounts = Field(default_factory=RunCounts)
     warnings: list[str] = Field(default_factory=list)
+
+
+def _null_is_nan(value: Any) -> Any:
+    """JSON has no NaN: pydantic writes an undefined score or an unpriced cost as null; read it back as NaN,
+    or items.jsonl and manifest.json of such a run could not be read on resume."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {key: math.nan if item is None else item for key, item in value.items()}
+    return value

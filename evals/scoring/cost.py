@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import tomllib
+from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evals.errors import ConfigError
 from evals.types import Answer, SetupReport
@@ -41,6 +42,12 @@ class PriceTable(BaseModel):
     currency: str = "USD"
     compute: ComputePrice
     models: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    @field_validator("date")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        date.fromisoformat(value)  # the pattern admits 2025-02-30; the calendar does not
+        return value
 
     def price(self, model: str | None) -> ModelPrice | None:
         """The model's rates; None for an unpriced model. No model means local, model-free work."""

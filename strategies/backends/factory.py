@@ -28,6 +28,9 @@ class GeneratorParams(BaseModel):
     max_tokens: int = Field(default=24, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
+    timeout: float | None = Field(
+        default=None, gt=0, exclude=True, description="seconds per request (openai backend); not part of the identity"
+    )
 
     @model_validator(mode="after")
     def _openai_needs_model(self) -> GeneratorParams:
@@ -43,7 +46,11 @@ def make_backend(params: GeneratorParams, lora_path: Path | None = None) -> Chat
             raise ValueError("LoRA adapters are served by the llama_cpp backend only")
         assert params.model is not None
         return OpenAIBackend(
-            model=params.model, base_url=params.base_url, api_key_env=params.api_key_env, model_name=params.price_as
+            model=params.model,
+            base_url=params.base_url,
+            api_key_env=params.api_key_env,
+            model_name=params.price_as,
+            **({"timeout": params.timeout} if params.timeout is not None else {}),
         )
     return LlamaCppBackend(
         model_path=params.model_path,
