@@ -139,3 +139,19 @@ def test_scoring_works_inside_a_running_event_loop(judge_env: Path) -> None:
         return RagasStringScorer(DATASET).score(ITEM, Answer(text="Paris"))
 
     assert asyncio.run(score_in_loop())["ragas_exact_match"] == 1.0
+
+
+def test_nonllm_context_precision_and_recall_against_gold_documents() -> None:
+    from evals.data import load_dataset
+    from evals.scoring.ragas_judge import RagasContextScorer
+
+    dataset = load_dataset("squad-mini")
+    item = dataset.test[0]
+    gold = dataset.documents_by_id()[item.gold_doc_ids[0]]
+    other = next(document for document in dataset.corpus if document.id != gold.id and document.title != gold.title)
+    scorer = RagasContextScorer(dataset)
+    hit = scorer.score(item, Answer(text="x", contexts=[RetrievedContext(doc_id=gold.id, text=gold.text)]))
+    miss = scorer.score(item, Answer(text="x", contexts=[RetrievedContext(doc_id=other.id, text=other.text)]))
+    assert hit["ragas_nonllm_context_precision"] > 0.9 and hit["ragas_nonllm_context_recall"] > 0.9
+    assert miss["ragas_nonllm_context_recall"] < 0.5
+    assert all(math.isnan(v) for v in scorer.score(item, Answer(text="x")).values())

@@ -103,6 +103,37 @@ class RagasStringScorer(Scorer):
         return scores
 
 
+class RagasContextScorer(Scorer):
+    """ragas' LLM-free context precision and recall: the retrieved contexts against the item's gold
+    documents, by string similarity. NaN without gold documents or retrieved contexts."""
+
+    metrics: ClassVar[tuple[str, ...]] = ("ragas_nonllm_context_precision", "ragas_nonllm_context_recall")
+
+    def __init__(self, dataset: QADataset) -> None:
+        super().__init__(dataset)
+        ragas_offline()
+        from ragas.metrics import NonLLMContextPrecisionWithReference, NonLLMContextRecall
+
+        self._precision = NonLLMContextPrecisionWithReference()
+        self._recall = NonLLMContextRecall()
+        self._documents = dataset.documents_by_id()
+
+    def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
+        references = [self._documents[doc_id].text for doc_id in item.gold_doc_ids if doc_id in self._documents]
+        if not references or not answer.contexts:
+            return dict.fromkeys(self.metrics, math.nan)
+        return run_sync(self._ascore(references, [context.text for context in answer.contexts]))
+
+    async def _ascore(self, references: list[str], retrieved: list[str]) -> dict[str, float]:
+        from ragas.dataset_schema import SingleTurnSample
+
+        sample = SingleTurnSample(retrieved_contexts=retrieved, reference_contexts=references)
+        return {
+            "ragas_nonllm_context_precision": float(await self._precision.single_turn_ascore(sample)),
+            "ragas_nonllm_context_recall": float(await self._recall.single_turn_ascore(sample)),
+        }
+
+
 class JudgeConfig(BaseModel):
     """Which judge model to ask where, and which environment variable holds its key (never the key)."""
 
