@@ -17,6 +17,7 @@ from evals.data import load_dataset, shipped_datasets
 from evals.data.spec import DatasetSpec
 from evals.data.squad_json import read_json
 from evals.errors import EvalsError
+from evals.freshness_cli import freshness
 from evals.judge_validation_cli import validate_judge
 from evals.recommend_cli import recommend
 from evals.report_cli import report
@@ -147,6 +148,7 @@ def score(
 app.command()(compare)
 app.command()(report)
 app.command()(recommend)
+app.command()(freshness)
 app.command("validate-judge")(validate_judge)
 
 

@@ -1,5 +1,7 @@
 """A static HTML report of a results folder: the leaderboard table, metrics over time, the
-accuracy-vs-cost Pareto front and latency distributions, as PNGs beside one `index.html`.
+accuracy-vs-cost Pareto front, latency distributions, cost-of-ownership curves with break-even volumes
+and the recommendation for default constraints, as PNGs beside one `index.html`; plus the
+knowledge-freshness table when `freshness.json` (from `evals freshness`) is there.
 
 Works from `leaderboard.csv` and `history.csv` alone; uses `runs/<run_id>/items.jsonl` of the
 leaderboard's runs, when present, for per-item latency distributions. Plots are drawn with
@@ -16,12 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
+from evals.decision.cost_model import BreakEven, CostAssumptions, MeasuredStrategy, break_evens, monthly_cost
+from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_freshness
+from evals.decision.recommend import Constraints, Recommendation, load_measurements, recommend_strategy, usd
 from evals.errors import EvalsError
 from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
 from evals.results.run_store import ITEMS_FILE, runs_dir
@@ -45,6 +51,8 @@ class Report(BaseModel):
     run_ids: list[str]
     generated_at: datetime
     latency_source: LatencySource
+    freshness: Path | None = None
+    recommendations: dict[str, str | None] = {}
 
 
 def build_report(results_dir: Path, out: Path | None = None) -> Report:
@@ -70,6 +78,15 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     for metric in TREND_METRICS:
         if metric in history.columns and history[metric].notna().any():
             plots[f"trend_{metric}"] = plot_trend(history, metric, directory / f"trend_{metric}.png")
+    assumptions = CostAssumptions()
+    measured = {
+        str(dataset): [MeasuredStrategy.from_row(row) for row in rows.to_dict(orient="records")]
+        for dataset, rows in leaderboard.groupby("dataset", sort=True)
+    }
+    plots["cost_curves"] = plot_cost_curves(measured, assumptions, directory / "cost_curves.png")
+    recommendations = {dataset: _recommend(results_dir, dataset) for dataset in measured}
+    freshness_path = results_dir / FRESHNESS_FILE
+    freshness = load_freshness(freshness_path) if freshness_path.is_file() else None
 
     report = Report(
         directory=directory,
@@ -78,9 +95,25 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
         run_ids=sorted(leaderboard["run_id"].astype(str).unique()),
         generated_at=datetime.now(UTC).replace(microsecond=0),
         latency_source="items" if latencies is not None else "leaderboard",
+        freshness=freshness_path if freshness else None,
+        recommendations={d: r.choice if isinstance(r, Recommendation) else None for d, r in recommendations.items()},
     )
-    report.index_html.write_text(render_html(leaderboard, report), encoding="utf-8")
+    sections = [
+        *(_recommendation_html(dataset, found) for dataset, found in recommendations.items()),
+        *(_break_even_html(dataset, break_evens(rows, assumptions)) for dataset, rows in measured.items()),
+        *([_freshness_html(freshness)] if freshness else []),
+    ]
+    report.index_html.write_text(render_html(leaderboard, report, sections), encoding="utf-8")
     return report
+
+
+def _recommend(results_dir: Path, dataset: str) -> Recommendation | str:
+    """The recommendation for default constraints, or why there is none."""
+    try:
+        strategies, items = load_measurements(results_dir, dataset)
+        return recommend_strategy(strategies, Constraints(), items)
+    except EvalsError as error:
+        return str(error)
 
 
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
@@ -228,6 +261,51 @@ def plot_latency_percentiles(leaderboard: pd.DataFrame, path: Path) -> Path:
     return _save(figure, path)
 
 
+def plot_cost_curves(measured: dict[str, list[MeasuredStrategy]], assumptions: CostAssumptions, path: Path) -> Path:
+    """Monthly cost of ownership against monthly query volume (log-log), one line per strategy and one
+    panel per dataset; break-even volumes marked. Strategies without a known cost are listed, not drawn."""
+    figure, axes = _figure(len(measured), height=4.5)
+    for ax, (dataset, strategies) in zip(axes, sorted(measured.items()), strict=True):
+        known = [m for m in strategies if not math.isnan(m.cost_per_query_usd) and not math.isnan(m.setup_cost_usd)]
+        crossings = [p for p in break_evens(known, assumptions) if p.queries_per_month is not None]
+        marks = [p.queries_per_month for p in crossings if p.queries_per_month is not None]
+        low = min([1e2, *(q / 10 for q in marks)])
+        high = max([1e7, *(q * 10 for q in marks)])
+        volumes = np.logspace(math.log10(low), math.log10(high), 200)
+        by_name = {m.strategy: m for m in known}
+        for index, strategy in enumerate(known):
+            totals = np.array([monthly_cost(strategy, assumptions, float(q)).total for q in volumes])
+            visible = totals > 0
+            ax.plot(volumes[visible], totals[visible], color=f"C{index % 10}", label=strategy.strategy)
+        points = [
+            (q, monthly_cost(by_name[p.a], assumptions, q).total)
+            for p in crossings
+            for q in [p.queries_per_month]
+            if q is not None
+        ]
+        points = [(q, cost) for q, cost in points if cost > 0]
+        if points:
+            ax.scatter(
+                [q for q, _ in points],
+                [cost for _, cost in points],
+                marker="o",
+                facecolors="none",
+                edgecolors="k",
+                s=50,
+                zorder=3,
+                label="break-even",
+            )
+        ax.set_xscale("log")
+        _log_scale(ax, "y", [monthly_cost(m, assumptions, float(high)).total for m in known])
+        omitted = sorted({m.strategy for m in strategies} - set(by_name))
+        note = f"\nnot drawn (cost unknown): {', '.join(omitted)}" if omitted else ""
+        ax.set_title(f"monthly cost of ownership — {dataset}")
+        ax.set_xlabel(f"queries per month (log scale){note}")
+        ax.set_ylabel("USD per month (log scale)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return _save(figure, path)
+
+
 def _figure(panels: int, height: float = 3.8) -> tuple[Figure, list[Axes]]:
     figure = Figure(figsize=(9, height * panels), layout="constrained")
     return figure, list(figure.subplots(panels, 1, squeeze=False)[:, 0])
@@ -259,6 +337,8 @@ PLOT_CAPTIONS = {
     "pareto": "Accuracy vs cost per query. Red: Pareto-optimal strategies (nothing else is both cheaper and "
     "more accurate); bars: 95% bootstrap CI of F1.",
     "latency": "Latency of each answer.",
+    "cost_curves": "Monthly cost of ownership against query volume (log-log) with the default cost assumptions: "
+    "setup amortised over 12 months, no knowledge updates, pay per use. Circles: break-even volumes.",
     **{
         f"trend_{metric}": f"{label[0].upper()}{label[1:]} of each strategy, run by run"
         + (" (band: 95% CI)." if metric in QUALITY_METRICS else " (log scale).")
@@ -277,8 +357,8 @@ figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; border: 1px so
 """
 
 
-def render_html(leaderboard: pd.DataFrame, report: Report) -> str:
-    """The self-contained page: provenance, the leaderboard per dataset, then every plot."""
+def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[str] = ()) -> str:
+    """The self-contained page: provenance, the leaderboard per dataset, `sections` (HTML), then every plot."""
     e = html.escape
     price_dates = ", ".join(sorted(leaderboard["price_table_date"].astype(str).unique()))
     parts = [
@@ -302,6 +382,7 @@ def render_html(leaderboard: pd.DataFrame, report: Report) -> str:
             cells = [_cell(record, column) for column, _ in TABLE_COLUMNS if column in rows.columns]
             parts.append(f"<tr{css}>" + "".join(cells) + "</tr>")
         parts += ["</tbody></table></div>", '<p class="meta">Bold: on the accuracy-vs-cost Pareto front.</p>']
+    parts += sections
     source = "per-item results of the runs above" if report.latency_source == "items" else "the leaderboard"
     parts.append("<h2>Plots</h2>")
     for name, path in report.plots.items():
@@ -334,3 +415,88 @@ def _cell(record: dict[str, Any], column: str) -> str:
         low, high = record.get(f"{column}_ci_low", math.nan), record.get(f"{column}_ci_high", math.nan)
         return f"<td>{number:.3f} [{low:.2f}, {high:.2f}]</td>"
     return f"<td>{number:.3g}</td>"
+
+
+def _recommendation_html(dataset: str, found: Recommendation | str) -> str:
+    """The recommendation for default constraints and its reasons."""
+    e = html.escape
+    head = f"<h2>Recommendation — {e(dataset)}</h2>"
+    if isinstance(found, str):
+        return head + f'<p class="meta">No recommendation: {e(found)}</p>'
+    c = found.constraints
+    assumptions = (
+        f"Default constraints of <code>evals recommend</code>: {c.updates_per_month:g} knowledge updates/month, "
+        f"{c.monthly_queries:,.0f} queries/month, latency target {c.latency_target_s:g} s for "
+        f"{c.required_share:.0%} of answers, sources {'required' if c.need_sources else 'not required'}, "
+        f"ties within {c.quality_tolerance:g} {e(c.metric)} broken by cost."
+    )
+    choice = f"<strong>{e(found.choice)}</strong>" if found.choice else "<strong>none</strong>"
+    reasons = "".join(f"<li>{e(reason)}</li>" for reason in found.reasons)
+    return f'{head}<p>Recommended: {choice}</p><ul>{reasons}</ul><p class="meta">{assumptions}</p>'
+
+
+def _break_even_html(dataset: str, pairs: Sequence[BreakEven]) -> str:
+    """The break-even volumes marked on the cost curves."""
+    e = html.escape
+    crossings = sorted((p for p in pairs if p.queries_per_month is not None), key=lambda p: p.queries_per_month or 0)
+    head = f"<h2>Break-even volumes — {e(dataset)}</h2>"
+    if not crossings:
+        return head + '<p class="meta">No two strategies\' monthly costs cross at a positive volume.</p>'
+    rows = "".join(
+        f'<tr><td class="name">{e(p.a)} · {e(p.b)}</td><td>{p.queries_per_month:,.0f}</td>'
+        f'<td class="name">{e(str(p.cheaper_below))}</td><td class="name">{e(str(p.cheaper_above))}</td></tr>'
+        for p in crossings
+    )
+    return (
+        f'{head}<div class="scroll"><table><thead><tr><th>strategies</th><th>queries / month</th>'
+        f"<th>cheaper below</th><th>cheaper above</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        '<p class="meta">Default cost assumptions (setup amortised over 12 months, no updates, pay per use).</p>'
+    )
+
+
+FRESHNESS_KINDS = {"retrain": "retrain", "reindex": "re-index", "none": "none"}
+
+
+def _freshness_html(result: FreshnessResult) -> str:
+    """The knowledge-freshness table: each strategy stale and after its own update, changed vs unchanged facts."""
+    e = html.escape
+    unchanged = result.n_test - result.n_changed
+    head = (
+        f"<h2>Knowledge freshness — {e(result.before)} → {e(result.after)}</h2>"
+        f'<p class="meta">Prepared on {e(result.before)}, then asked {result.n_test} questions of '
+        f"{e(result.after)} ({result.n_changed} on changed facts, {unchanged} unchanged), scored against the "
+        f"new answers: <em>stale</em> without any update, <em>updated</em> after the strategy's own update "
+        f"(re-index, retrain or nothing). Update cost from the price table dated {e(result.price_table_date)}; "
+        f"generated {e(result.generated_at.isoformat())}.</p>"
+    )
+    columns = [
+        "strategy",
+        "update path",
+        "update time (s)",
+        "update cost (USD)",
+        "changed: F1 stale",
+        "changed: F1 updated",
+        "changed: EM stale → updated",
+        "unchanged: F1 stale",
+        "unchanged: F1 updated",
+    ]
+    rows = []
+    for row in result.strategies:
+        kind = FRESHNESS_KINDS[row.update_kind] + (" (cached)" if row.update_cached else "")
+        cells = [
+            f'<td class="name">{e(row.strategy)}</td>',
+            f'<td class="name">{e(kind)}</td>',
+            f"<td>{row.update_seconds:.3g}</td>",
+            f"<td>{e(usd(row.update_cost_usd))}</td>",
+            f"<td>{row.stale.changed.f1:.3f}</td>",
+            f"<td>{row.updated.changed.f1:.3f}</td>",
+            f"<td>{row.stale.changed.exact_match:.3f} → {row.updated.changed.exact_match:.3f}</td>",
+            f"<td>{row.stale.unchanged.f1:.3f}</td>",
+            f"<td>{row.updated.unchanged.f1:.3f}</td>",
+        ]
+        rows.append('<tr class="freshness">' + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{e(column)}</th>" for column in columns)
+    return (
+        f'{head}<div class="scroll"><table id="freshness"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )

@@ -142,7 +142,7 @@ def test_killed_run_resumes_without_losing_or_duplicating_items(tmp_path: Path) 
 def test_undefined_scores_survive_the_round_trip_through_items_jsonl(workdir: Path) -> None:
     """Closed-book answers have no contexts, so faithfulness is NaN: written as null, read back as NaN."""
     suite = write_suite(workdir, '[[strategies]]\nname = "first_sentence"\n', limit=3)
-    suite.write_text(suite.read_text().replace('seed = 0', 'seed = 0\nscorers = ["squad", "faithfulness"]'))
+    suite.write_text(suite.read_text().replace("seed = 0", 'seed = 0\nscorers = ["squad", "faithfulness"]'))
     outcome = run_suite(load_suite(suite), settings(workdir))
     assert all(math.isnan(r.scores["faithfulness"]) for r in outcome.results)
     reread = read_items(workdir / "results")

@@ -1,0 +1,83 @@
+"""`evals freshness`: prepare each strategy on company-kb-v1, switch the knowledge to v2 and measure each
+strategy's answers stale and after its own update (re-index, retrain or nothing)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evals.decision.freshness import (
+    DEFAULT_STRATEGIES,
+    FRESHNESS_FILE,
+    FreshnessResult,
+    StrategyFreshness,
+    run_freshness,
+)
+from evals.decision.recommend import duration, usd
+from evals.errors import EvalsError
+from evals.suite import StrategyEntry
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+HEADERS = ["strategy", "update path", "update time", "update cost", "F1 changed: stale → updated", "F1 unchanged"]
+
+
+def parse_entries(names: list[str] | None) -> list[StrategyEntry]:
+    """Strategy names as entries; a default strategy's name keeps its default params (e.g. finetuned's 30 steps)."""
+    if not names:
+        return list(DEFAULT_STRATEGIES)
+    defaults = {entry.name: entry for entry in DEFAULT_STRATEGIES}
+    if len(set(names)) != len(names):
+        raise EvalsError(f"--strategies repeats a name: {', '.join(names)}")
+    return [defaults.get(name) or StrategyEntry(name=name) for name in names]
+
+
+def update_path(row: StrategyFreshness) -> str:
+    text = {"retrain": "retrain", "reindex": "re-index", "none": "none (nothing to update)"}[row.update_kind]
+    return text + (" (cached)" if row.update_cached else "")
+
+
+def freshness_table(result: FreshnessResult) -> Table:
+    """The rich table the command prints."""
+    table = Table(
+        title=f"knowledge freshness: {result.before} → {result.after}, {result.n_test} test questions "
+        f"({result.n_changed} changed facts)"
+    )
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("strategy", "update path") else "right")
+    for row in result.strategies:
+        table.add_row(
+            row.strategy,
+            update_path(row),
+            duration(row.update_seconds),
+            usd(row.update_cost_usd),
+            f"{row.stale.changed.f1:.3f} → {row.updated.changed.f1:.3f}",
+            f"{row.stale.unchanged.f1:.3f} → {row.updated.unchanged.f1:.3f}",
+        )
+    return table
+
+
+def freshness(
+    results_dir: Annotated[Path, typer.Option(help="where freshness.json is written")] = Path("results"),
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategies",
+            help="registered strategy to run (repeatable; default: closed_book, rag, finetuned with 30 "
+            "training steps, extractive_bm25)",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="score at most N test questions, half of them changed facts")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="JSON file to write (default: RESULTS_DIR/freshness.json)")] = None,
+) -> None:
+    """Measure what each strategy answers after a knowledge update: stale, and after its own update path."""
+    path = out or results_dir / FRESHNESS_FILE
+    result = run_freshness(parse_entries(strategies), limit=limit, out=path)
+    console.print(freshness_table(result))
+    console.print(f"freshness: {path}", highlight=False)
