@@ -263,9 +263,18 @@ class SuiteRun:
             answer=answer,
             scores=scores,
             cost_usd=self.price_table.query_cost(answer),
+            judge_cost_usd=self._judge_cost(scorers, scores),
             attempts=attempts,
             cached=cached is not None,
         )
+
+    def _judge_cost(self, scorers: Sequence[Scorer], scores: dict[str, float]) -> float | None:
+        """USD the LLM judges spent on this item (None when no scorer calls a judge)."""
+        models = [model for scorer in scorers if (model := scorer.judge_model())]
+        if not models:
+            return None
+        tokens_in, tokens_out = scores.get("judge_input_tokens", 0.0), scores.get("judge_output_tokens", 0.0)
+        return self.price_table.token_cost(models[0], tokens_in, tokens_out)
 
     async def _call_with_retries(self, strategy: Strategy, item: QAItem, counter: list[int]) -> Answer:
         """Answer with retries on TransientError; `counter[0]` counts the attempts, also when all fail."""

@@ -155,3 +155,39 @@ def test_nonllm_context_precision_and_recall_against_gold_documents() -> None:
     assert hit["ragas_nonllm_context_precision"] > 0.9 and hit["ragas_nonllm_context_recall"] > 0.9
     assert miss["ragas_nonllm_context_recall"] < 0.5
     assert all(math.isnan(v) for v in scorer.score(item, Answer(text="x")).values())
+
+
+def test_judge_tokens_are_priced_into_the_run(judge_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from evals import RunSettings, load_suite, run_suite
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "judged"\nscorers = ["squad", "ragas_judge"]\n[[datasets]]\nname = "squad-mini"\nlimit = 2\n'
+        '[[strategies]]\nname = "extractive_bm25"\n',
+        encoding="utf-8",
+    )
+    with JudgeServer(statements=["A.", "B."], verdicts=[[1, 0]]) as server:
+        monkeypatch.setenv("EVALS_JUDGE_MODEL", "gpt-4o-mini")  # priced at $0.15 / $0.60 per 1M tokens
+        monkeypatch.setenv("EVALS_JUDGE_BASE_URL", server.base_url)
+        outcome = run_suite(
+            load_suite(suite),
+            RunSettings(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False),
+        )
+    for result in outcome.results:
+        tokens_in, tokens_out = result.scores["judge_input_tokens"], result.scores["judge_output_tokens"]
+        assert tokens_in > 0
+        assert result.judge_cost_usd == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6)
+    (row,) = outcome.rows
+    assert row.metrics["judge_cost_per_query_usd"] > 0
+
+
+def test_repeated_judging_on_request_flags_a_flipping_verdict(judge_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with JudgeServer(statements=["A.", "B."], verdicts=[[1, 1], [0, 0], [1, 0]]) as server:
+        monkeypatch.setenv("EVALS_JUDGE_MODEL", "scripted-judge")
+        monkeypatch.setenv("EVALS_JUDGE_BASE_URL", server.base_url)
+        monkeypatch.setenv("EVALS_JUDGE_REPEATS", "3")
+        scores = RagasJudgeScorer(DATASET).score(ITEM, ANSWER)
+    assert scores["ragas_faithfulness_flipped"] == 1.0 and scores["ragas_faithfulness_variance"] > 0
+    monkeypatch.setenv("EVALS_JUDGE_REPEATS", "zero")
+    with pytest.raises(ConfigError, match="EVALS_JUDGE_REPEATS"):
+        RagasJudgeScorer(DATASET)

@@ -129,6 +129,9 @@ def aggregate_metrics(
     metrics["input_tokens_mean"] = _mean(item.answer.usage.input_tokens for item in ok)  # type: ignore[union-attr]
     metrics["output_tokens_mean"] = _mean(item.answer.usage.output_tokens for item in ok)  # type: ignore[union-attr]
     metrics["cost_per_query_usd"] = _mean(item.cost_usd if item.cost_usd is not None else math.nan for item in ok)
+    judged = [item.judge_cost_usd for item in ok if item.judge_cost_usd is not None]
+    if judged:
+        metrics["judge_cost_per_query_usd"] = _mean(judged)
     metrics["setup_seconds"] = setup.setup.seconds if setup else math.nan
     metrics["setup_training_tokens"] = float(setup.setup.training_tokens) if setup else math.nan
     metrics["setup_cost_usd"] = setup.setup_cost_usd if setup else math.nan

@@ -33,6 +33,7 @@ class ItemResult(BaseModel):
     error: ItemError | None = None
     scores: dict[str, float] = Field(default_factory=dict)
     cost_usd: float | None = None
+    judge_cost_usd: float | None = None
     attempts: int = 1
     cached: bool = False
 

@@ -26,5 +26,10 @@ class Scorer(ABC):
     def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
         """Metric values for one answer."""
 
+    def judge_model(self) -> str | None:
+        """The price-table name of the LLM judge this scorer calls, if any. Such a scorer reports the
+        judge's tokens per item as `judge_input_tokens`/`judge_output_tokens`; the runner prices them."""
+        return None
+
 
 SCORERS: Registry[Scorer] = Registry("scorer", "evals.scorers")

@@ -55,6 +55,13 @@ class PriceTable(BaseModel):
             return ModelPrice(local=True)
         return self.models.get(model)
 
+    def token_cost(self, model: str, input_tokens: float, output_tokens: float) -> float:
+        """USD for tokens at the model's rates; NaN for an unpriced model."""
+        price = self.price(model)
+        if price is None:
+            return math.nan
+        return input_tokens * price.input_per_mtok / 1e6 + output_tokens * price.output_per_mtok / 1e6
+
     def query_cost(self, answer: Answer) -> float:
         """USD for one answer: its tokens at the model's rates, or its wall time on local compute.
 

@@ -43,6 +43,7 @@ from evals.data.dataset import QADataset
 from evals.errors import ConfigError, TransientError
 from evals.hashing import content_hash
 from evals.scoring.base import Scorer
+from evals.scoring.judge_reliability import judge_repeatedly
 from evals.types import Answer, QAItem, TokenUsage
 
 if TYPE_CHECKING:
@@ -393,7 +394,9 @@ class RagasJudgeScorer(Scorer):
 
     NaN where a metric lacks its inputs: faithfulness needs contexts and an answer, the others a reference
     answer (the first), context metrics retrieved contexts. `judge_input_tokens`/`judge_output_tokens` are
-    token counts, not [0, 1] scores: price them with the judge model's rates.
+    token counts, not [0, 1] scores: the runner prices them with the judge model's rates.
+    With `EVALS_JUDGE_REPEATS=N` (N > 1) faithfulness is judged N times, the repeats bypassing the cache,
+    adding `ragas_faithfulness_variance` and `ragas_faithfulness_flipped` (1 when the verdict at 0.5 flips).
     """
 
     metrics: ClassVar[tuple[str, ...]] = (*JUDGE_METRICS, *USAGE_METRICS)
@@ -403,15 +406,40 @@ class RagasJudgeScorer(Scorer):
         self.judge = judge or RagasJudge()
         self.judge_usage = TokenUsage()
         self._lock = threading.Lock()
+        self.repeats = _judge_repeats()
+        self._uncached = RagasJudge(self.judge.config, use_cache=False) if self.repeats > 1 else None
 
     def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
         scores = self.judge.score(item, answer)
+        if self._uncached is not None and not math.isnan(scores["ragas_faithfulness"]):
+            scores.update(self._repeat_faithfulness(item, answer, scores))
         used = TokenUsage(
             input_tokens=int(scores["judge_input_tokens"]), output_tokens=int(scores["judge_output_tokens"])
         )
         with self._lock:
             self.judge_usage += used
         return scores
+
+    def judge_model(self) -> str | None:
+        return self.judge.config.model
+
+    def _repeat_faithfulness(self, item: QAItem, answer: Answer, first: dict[str, float]) -> dict[str, float]:
+        assert self._uncached is not None
+        repeats = [self._uncached.score(item, answer, ("ragas_faithfulness",)) for _ in range(self.repeats - 1)]
+        values = iter([first["ragas_faithfulness"], *(repeat["ragas_faithfulness"] for repeat in repeats)])
+        reliability = judge_repeatedly(lambda: next(values), self.repeats)
+        return {
+            "ragas_faithfulness_variance": reliability.variance,
+            "ragas_faithfulness_flipped": float(reliability.flipped),
+            **{key: first[key] + sum(repeat[key] for repeat in repeats) for key in USAGE_METRICS},
+        }
+
+
+def _judge_repeats() -> int:
+    raw = os.environ.get("EVALS_JUDGE_REPEATS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"EVALS_JUDGE_REPEATS must be a whole number >= 1, not {raw!r}")
+    return int(raw)
 
 
 @lru_cache(maxsize=1)
