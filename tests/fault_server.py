@@ -24,8 +24,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from servers import loopback_http, send_json
 
 FAULT_KINDS = ("429", "500", "timeout", "drop", "malformed")
 CLIENT_TIMEOUT_S = 0.3
@@ -137,17 +139,8 @@ class FaultServer:
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Run on a free port; yields the OpenAI base URL (`http://127.0.0.1:<port>/v1`)."""
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        httpd.daemon_threads = True
-        httpd.block_on_close = False
-        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join()
+        with loopback_http(_handler(self)) as base_url:
+            yield base_url
 
 
 def answer_for(question: str) -> str:
@@ -191,13 +184,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, payload, headers)
             except OSError:  # the client gave up first
                 self.close_connection = True
 

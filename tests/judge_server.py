@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from servers import send_json
+
 PROMPT_TOKENS = 100
 COMPLETION_TOKENS = 10
 
@@ -133,12 +135,7 @@ class JudgeServer:
                 )
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, json.dumps(body).encode())
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
                 """Silence the per-request log lines."""

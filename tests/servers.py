@@ -1,4 +1,5 @@
-"""Test helper: run a real llama.cpp OpenAI-compatible server (`python -m llama_cpp.server`)."""
+"""Test helpers for real servers on 127.0.0.1: llama.cpp's OpenAI-compatible server
+(`python -m llama_cpp.server`), and threaded HTTP servers for scripted endpoints."""
 
 from __future__ import annotations
 
@@ -7,10 +8,43 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+
+@contextmanager
+def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free 127.0.0.1 port in a thread; yields the OpenAI-style base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def send_json(
+    handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str] | None = None
+) -> None:
+    """Write one JSON response (status, extra headers, body) from inside a request handler."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 def free_port() -> int:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
-from servers import free_port
+from servers import free_port, loopback_http, send_json
 
 from evals.errors import ConfigError, TransientError
 from strategies.backends.base import ChatMessage
@@ -48,27 +47,13 @@ def stub_server(
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             time.sleep(delay)
             echoed = json.dumps({"error": {"message": f"bad request with {self.headers.get('Authorization')}"}})
-            payload = body if body is not None else echoed.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            send_json(self, status, body if body is not None else echoed.encode(), headers)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with loopback_http(Handler) as base_url:
+        yield base_url
 
 
 @pytest.fixture

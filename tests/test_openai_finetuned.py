@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from servers import send_json
 
 from evals import RunSettings, load_suite, run_suite
 from evals.errors import ConfigError, EvalsError
@@ -117,13 +118,7 @@ class ReplayServer:
             def _serve(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, headers, payload = replay._reply(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, payload, headers)
 
             do_GET = do_POST = _serve
 
