@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
-from servers import send_json
+from servers import loopback_http, send_json
 
 PROMPT_TOKENS = 100
 COMPLETION_TOKENS = 10
@@ -50,22 +51,17 @@ class JudgeServer:
         self.authorizations: list[str] = []
         self._nli_calls = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._running = ExitStack()
+        self.base_url = ""
 
     def __enter__(self) -> JudgeServer:
-        self._thread.start()
+        self.base_url = self._running.enter_context(loopback_http(self._handler()))
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._running.close()
 
     def reply(self, request: dict[str, Any]) -> str:
         """The message content answering one chat request."""

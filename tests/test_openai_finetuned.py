@@ -16,14 +16,15 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from servers import send_json
+from servers import loopback_http, send_json
 
 from evals import RunSettings, load_suite, run_suite
 from evals.errors import ConfigError, EvalsError
@@ -74,20 +75,15 @@ class ReplayServer:
         self.requests: list[dict[str, Any]] = []
         self.mismatches: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._running = ExitStack()
+        self.base_url = ""
 
     def start(self) -> ReplayServer:
-        self._thread.start()
+        self.base_url = self._running.enter_context(loopback_http(self._handler()))
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._running.close()
 
     def paths(self) -> list[str]:
         return [f"{request['method']} {request['path']}" for request in self.requests]
