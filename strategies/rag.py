@@ -46,7 +46,11 @@ class Rag(Strategy):
         started = time.perf_counter()
         self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir())
         indexing = time.perf_counter() - started
-        report = SetupReport(seconds=indexing, model=EMBEDDING_MODEL, details={"index_seconds": indexing})
+        dense = getattr(self.retriever, "dense", self.retriever)  # the hybrid retriever wraps a dense one
+        from_cache = bool(getattr(dense, "built_from_cache", False))
+        report = SetupReport(
+            seconds=indexing, model=EMBEDDING_MODEL, cached=from_cache, details={"index_seconds": indexing}
+        )
         if self.params.finetune is not None:
             assert isinstance(self.backend, LlamaCppBackend), "fine-tuned RAG needs the llama_cpp backend"
             adapter = prepare_adapter(
