@@ -23,8 +23,8 @@ from typing import Any
 from rich.console import Console
 
 from evals.data import load_dataset
-from evals.runner import RunSettings, SuiteRun
-from evals.suite import Suite
+from evals.engine.runner import RunSettings, SuiteRun
+from evals.core.suite import Suite
 from strategies.backends.model_files import default_generator_path
 from strategies.prompts import closed_book_messages
 

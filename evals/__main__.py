@@ -1,5 +1,5 @@
 """`python -m evals` runs the command line."""
 
-from evals.cli import main
+from evals.cli.app import main
 
 main()

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evals.atomic import locked
-from evals.hashing import content_hash, file_sha256
-from evals.types import QAItem, SetupReport
+from evals.core.types import QAItem, SetupReport
+from evals.infra.atomic import locked
+from evals.infra.hashing import content_hash, file_sha256
 from strategies.lora_gguf import export_lora_gguf
 from strategies.lora_training import LoraParams, LoraTrainingResult, TrainingExample, train_lora
 from strategies.prompts import CLOSED_BOOK_SYSTEM

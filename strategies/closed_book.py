@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.strategy import Strategy, StrategyParams
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_closed_book
 
@@ -24,8 +24,8 @@ class ClosedBook(Strategy):
     Params = ClosedBookParams
     params: ClosedBookParams
 
-    def __init__(self, params: ClosedBookParams | None = None) -> None:
-        super().__init__(params)
+    def __init__(self, params: ClosedBookParams | None = None, context: RunContext | None = None) -> None:
+        super().__init__(params, context)
         self.backend = make_backend(self.params.generator)
         self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
 

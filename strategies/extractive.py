@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.types import Answer, Document, QAItem, SetupReport
 from strategies.retrieval.bm25 import BM25Retriever
 from strategies.retrieval.chunking import ChunkingParams, chunk_documents
 
@@ -37,3 +37,6 @@ class ExtractiveBM25(Strategy):
         contexts = self.retriever.search(item.question, self.params.contexts)
         elapsed = time.perf_counter() - started
         return Answer(text=contexts[0].text if contexts else "", contexts=contexts, timings={"retrieve": elapsed})
+
+    def update_path(self) -> UpdatePath:
+        return "reindex"

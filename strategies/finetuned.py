@@ -7,13 +7,11 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from evals.cache import default_cache_dir
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.adapters import FinetuneParams, prepare_adapter
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import GeneratorParams, make_backend
-from strategies.backends.llama_cpp_backend import LlamaCppBackend
+from strategies.backends.factory import GeneratorParams, make_backend, make_local_backend
 from strategies.generation import answer_closed_book
 
 
@@ -36,16 +34,14 @@ class Finetuned(Strategy):
     params: FinetunedParams
     max_concurrency = 1
 
-    def __init__(self, params: FinetunedParams | None = None) -> None:
-        super().__init__(params)
-        base = make_backend(self.params.generator)
-        assert isinstance(base, LlamaCppBackend)
-        self.base = base
+    def __init__(self, params: FinetunedParams | None = None, context: RunContext | None = None) -> None:
+        super().__init__(params, context)
+        self.base = make_local_backend(self.params.generator)
         self.backend: ChatBackend | None = None
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         adapter = prepare_adapter(
-            self.base.model_path, self.base.model_name, train, self.params.finetune, default_cache_dir()
+            self.base.model_path, self.base.model_name, train, self.params.finetune, self.context.cache_dir
         )
         self.backend = make_backend(self.params.generator, lora_path=adapter.path)
         self.backend.load()
@@ -56,6 +52,9 @@ class Finetuned(Strategy):
             raise RuntimeError("prepare() must run before answer()")
         generator = self.params.generator
         return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature, worked_example=False)
+
+    def update_path(self) -> UpdatePath:
+        return "retrain"
 
     def model_identity(self) -> dict[str, Any]:
         return self.base.identity()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from evals.types import Answer, QAItem, RetrievedContext
+from evals.core.types import Answer, QAItem, RetrievedContext
 from strategies.backends.base import ChatBackend, ChatMessage
 from strategies.prompts import clean_answer, closed_book_messages, rag_messages
 from strategies.retrieval.hybrid_search import Retriever

@@ -9,13 +9,11 @@ from typing import Any
 
 from pydantic import Field
 
-from evals.cache import default_cache_dir
-from evals.strategy import Strategy
-from evals.types import Answer, Document, QAItem, SetupReport
-from strategies.adapters import FinetuneParams, prepare_adapter
+from evals.core.strategy import Strategy, UpdatePath
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
+from strategies.adapters import prepare_adapter
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import make_backend
-from strategies.backends.llama_cpp_backend import LlamaCppBackend
+from strategies.backends.factory import make_local_backend
 from strategies.finetuned import FinetunedParams
 from strategies.generation import answer_closed_book, answer_with_sources, retrieve
 from strategies.retrieval.config import RetrievalParams, build_retriever
@@ -27,7 +25,6 @@ from strategies.router import QueryRouter, RouterParams
 class HybridParams(FinetunedParams):
     retrieval: RetrievalParams = Field(default_factory=RetrievalParams)
     router: RouterParams = Field(default_factory=RouterParams)
-    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
 
 
 class Hybrid(Strategy):
@@ -36,10 +33,11 @@ class Hybrid(Strategy):
     Params = HybridParams
     params: HybridParams
     max_concurrency = 1
+    routes = True
 
-    def __init__(self, params: HybridParams | None = None) -> None:
-        super().__init__(params)
-        self.base: ChatBackend = make_backend(self.params.generator)
+    def __init__(self, params: HybridParams | None = None, context: RunContext | None = None) -> None:
+        super().__init__(params, context)
+        self.base = make_local_backend(self.params.generator)
         self.finetuned: ChatBackend | None = None
         self.retriever: Retriever | None = None
         self.embedder = Embedder()
@@ -48,14 +46,13 @@ class Hybrid(Strategy):
         )
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
-        assert isinstance(self.base, LlamaCppBackend)
         adapter = prepare_adapter(
-            self.base.model_path, self.base.model_name, train, self.params.finetune, default_cache_dir()
+            self.base.model_path, self.base.model_name, train, self.params.finetune, self.context.cache_dir
         )
         started = time.perf_counter()
-        self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir(), self.embedder)
+        self.retriever = build_retriever(self.params.retrieval, corpus, self.context.cache_dir, self.embedder).retriever
         self.router.fit(train)
-        self.finetuned = make_backend(self.params.generator, lora_path=adapter.path)
+        self.finetuned = make_local_backend(self.params.generator, lora_path=adapter.path)
         self.finetuned.load()
         self.base.load()
         extra = time.perf_counter() - started
@@ -88,6 +85,9 @@ class Hybrid(Strategy):
                 "metadata": {**answer.metadata, "route": route, **evidence},
             }
         )
+
+    def update_path(self) -> UpdatePath:
+        return "retrain+reindex"
 
     def model_identity(self) -> dict[str, Any]:
         return self.base.identity()

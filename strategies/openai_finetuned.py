@@ -25,12 +25,11 @@ from openai.types.fine_tuning import FineTuningJob
 from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
 
-from evals.atomic import atomic_write_text, locked
-from evals.cache import default_cache_dir
-from evals.errors import ConfigError, EvalsError
-from evals.hashing import content_hash
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.errors import ConfigError, EvalsError
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
+from evals.infra.atomic import atomic_write_text, locked
+from evals.infra.hashing import content_hash
 from strategies.adapters import FinetuneParams, training_examples
 from strategies.backends.openai_backend import LOCAL_PLACEHOLDER_KEY, OpenAIBackend
 from strategies.generation import answer_closed_book
@@ -104,8 +103,8 @@ class OpenAIFinetuned(Strategy):
     Params = OpenAIFinetunedParams
     params: OpenAIFinetunedParams
 
-    def __init__(self, params: OpenAIFinetunedParams | None = None) -> None:
-        super().__init__(params)
+    def __init__(self, params: OpenAIFinetunedParams | None = None, context: RunContext | None = None) -> None:
+        super().__init__(params, context)
         self._secret = _api_key(self.params)
         self._client = openai.OpenAI(api_key=self._secret, base_url=self.params.base_url, max_retries=0)
         self.backend: OpenAIBackend | None = None
@@ -134,7 +133,7 @@ class OpenAIFinetuned(Strategy):
             {"endpoint": self.endpoint, "job": job_request, "training_jsonl_sha256": hashlib.sha256(jsonl).hexdigest()},
             length=32,
         )
-        path = default_cache_dir() / "openai_jobs" / f"{key}.json"
+        path = self.context.cache_dir / "openai_jobs" / f"{key}.json"
         with locked(path):  # held while submitting only, so a concurrent run waits for the same job
             record = _read_record(path)
             if record is None:
@@ -177,6 +176,9 @@ class OpenAIFinetuned(Strategy):
         identity = super().identity()
         identity["params"] = {k: v for k, v in identity["params"].items() if k not in WAIT_SETTINGS}
         return identity
+
+    def update_path(self) -> UpdatePath:
+        return "retrain"
 
     def model_identity(self) -> dict[str, Any]:
         return {"backend": "openai-fine-tuning", "endpoint": self.endpoint, "base_model": self.params.base_model}

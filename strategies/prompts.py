@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from evals.types import RetrievedContext
+from evals.core.types import RetrievedContext
 from strategies.backends.base import ChatMessage
 
 CLOSED_BOOK_SYSTEM = "Answer the question with a short phrase of a few words. No full sentence, no explanation."

@@ -9,15 +9,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from evals.cache import default_cache_dir
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.adapters import FinetuneParams, prepare_adapter
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import GeneratorParams, make_backend
-from strategies.backends.llama_cpp_backend import LlamaCppBackend
+from strategies.backends.factory import GeneratorParams, make_backend, make_local_backend
 from strategies.generation import answer_with_sources, retrieve
 from strategies.retrieval.config import RetrievalParams, build_retriever
 from strategies.retrieval.embeddings import MODEL_NAME as EMBEDDING_MODEL
@@ -29,6 +27,15 @@ class RagParams(StrategyParams):
     retrieval: RetrievalParams = Field(default_factory=RetrievalParams)
     finetune: FinetuneParams | None = None
 
+    @model_validator(mode="after")
+    def _finetune_needs_local_model(self) -> RagParams:
+        if self.finetune is not None and self.generator.backend != "llama_cpp":
+            raise ValueError(
+                "`finetune` trains a LoRA adapter served by llama.cpp: use generator.backend = 'llama_cpp' "
+                "(or the openai_finetuned strategy for OpenAI models)"
+            )
+        return self
+
 
 class Rag(Strategy):
     """Retrieval-augmented generation over the dataset's corpus."""
@@ -36,25 +43,24 @@ class Rag(Strategy):
     Params = RagParams
     params: RagParams
 
-    def __init__(self, params: RagParams | None = None) -> None:
-        super().__init__(params)
+    def __init__(self, params: RagParams | None = None, context: RunContext | None = None) -> None:
+        super().__init__(params, context)
         self.backend: ChatBackend = make_backend(self.params.generator)
         self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
         self.retriever: Retriever | None = None
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         started = time.perf_counter()
-        self.retriever = build_retriever(self.params.retrieval, corpus, default_cache_dir())
+        built = build_retriever(self.params.retrieval, corpus, self.context.cache_dir)
+        self.retriever = built.retriever
         indexing = time.perf_counter() - started
-        dense = getattr(self.retriever, "dense", self.retriever)  # the hybrid retriever wraps a dense one
-        from_cache = bool(getattr(dense, "built_from_cache", False))
         report = SetupReport(
-            seconds=indexing, model=EMBEDDING_MODEL, cached=from_cache, details={"index_seconds": indexing}
+            seconds=indexing, model=EMBEDDING_MODEL, cached=built.index_from_cache, details={"index_seconds": indexing}
         )
         if self.params.finetune is not None:
-            assert isinstance(self.backend, LlamaCppBackend), "fine-tuned RAG needs the llama_cpp backend"
+            base = make_local_backend(self.params.generator)
             adapter = prepare_adapter(
-                self.backend.model_path, self.backend.model_name, train, self.params.finetune, default_cache_dir()
+                base.model_path, base.model_name, train, self.params.finetune, self.context.cache_dir
             )
             self.backend = make_backend(self.params.generator, lora_path=adapter.path)
             report = adapter.setup.model_copy(
@@ -73,6 +79,9 @@ class Rag(Strategy):
         generator = self.params.generator
         answer = answer_with_sources(self.backend, item, contexts, generator.max_tokens, generator.temperature)
         return answer.model_copy(update={"timings": {"retrieve": seconds, **answer.timings}})
+
+    def update_path(self) -> UpdatePath:
+        return "reindex" if self.params.finetune is None else "retrain+reindex"
 
     def model_identity(self) -> dict[str, Any]:
         return self.backend.identity()

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evals.types import QAItem
+from evals.core.types import QAItem
 from strategies.retrieval.embeddings import Embedder
 
 Route = Literal["standard", "complex", "combined"]

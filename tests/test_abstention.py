@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from evals.core.types import Answer, Document, QAItem
 from evals.data.dataset import QADataset
 from evals.scoring.abstention import AbstentionScorer, abstained
 from evals.scoring.squad import evaluate_predictions
-from evals.types import Answer, Document, QAItem
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "fixture_v2.0_1article.json"
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from servers import free_port, loopback_http, send_json
 
-from evals.errors import ConfigError, TransientError
+from evals.core.errors import ConfigError, TransientError
 from strategies.backends.base import ChatMessage
 from strategies.backends.llama_cpp_backend import LlamaCppBackend
 from strategies.backends.model_files import GENERATOR_MODEL_NAME, default_generator_path, validate_gguf_path

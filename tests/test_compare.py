@@ -14,12 +14,12 @@ import typer
 from typer.testing import CliRunner, Result
 
 from evals import RunSettings, run_suite
-from evals.compare import ComparisonReport, MetricComparison, Thresholds, compare_references
-from evals.compare_cli import compare
-from evals.errors import EvalsError
-from evals.paired_stats import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
+from evals.cli.compare import compare
+from evals.core.errors import EvalsError
+from evals.core.suite import Suite
+from evals.results.compare import ComparisonReport, MetricComparison, Thresholds, compare_references
 from evals.results.run_store import RunStore
-from evals.suite import Suite
+from evals.stats.paired import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
 
 READERS = {
     "bm25": {"type": "extractive_bm25"},

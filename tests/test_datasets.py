@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import SHARED
 
+from evals.core.errors import DatasetError
 from evals.data import DatasetSpec, load_dataset
 from evals.data.dataset import split_items
-from evals.errors import DatasetError
 
 ROWS = [
     {"qid": "q1", "q": "Who wrote Hamlet?", "a": ["Shakespeare", "William Shakespeare"], "doc": "d1"},

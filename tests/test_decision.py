@@ -13,6 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from evals.cli.recommend import recommend
+from evals.core.types import Answer
 from evals.decision import (
     Constraints,
     CostAssumptions,
@@ -25,9 +27,7 @@ from evals.decision import (
     oracle_report,
     recommend_strategy,
 )
-from evals.recommend_cli import recommend
 from evals.results.records import ItemResult
-from evals.types import Answer
 
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "leaderboard.csv"
 

@@ -10,12 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from evals.cli.validate_judge import validate_judge
+from evals.core.errors import DatasetError, EvalsError
+from evals.core.types import Answer, QAItem, RetrievedContext
 from evals.data.dataset import QADataset
-from evals.errors import DatasetError, EvalsError
-from evals.judge_validation import begin_roc_auc, halueval_pairwise_accuracy, lexical_overlap
-from evals.judge_validation_cli import validate_judge
 from evals.scoring.faithfulness import AttributionScorer, FaithfulnessScorer, faithfulness_score
-from evals.types import Answer, QAItem, RetrievedContext
+from evals.scoring.judge_validation import begin_roc_auc, halueval_pairwise_accuracy, lexical_overlap
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HALUEVAL = DATA / "halueval" / "qa_sample_300.jsonl"

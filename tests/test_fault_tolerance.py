@@ -19,6 +19,7 @@ from conftest import EXAMPLE_PLUGIN, OFFLINE_ENV
 from fault_server import CLIENT_TIMEOUT_S, FAULT_KINDS, FaultConfig, FaultServer, answer_for, write_dataset, write_suite
 
 from evals import RunSettings, load_suite, run_suite
+from evals.core.types import Answer, SetupReport
 from evals.results.leaderboard import (
     HISTORY_FILE,
     LEADERBOARD_FILE,
@@ -30,8 +31,7 @@ from evals.results.leaderboard import (
 )
 from evals.results.records import ItemResult, RunManifest, SetupRecord
 from evals.results.run_store import RunStore
-from evals.stats import bootstrap_mean, percentiles
-from evals.types import Answer, SetupReport
+from evals.stats.summary import bootstrap_mean, percentiles
 
 
 def item_lines(results_dir: Path) -> list[ItemResult]:

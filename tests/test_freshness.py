@@ -8,11 +8,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from evals.cli.freshness import freshness, parse_entries
+from evals.core.errors import EvalsError
+from evals.core.suite import StrategyEntry
 from evals.data import load_dataset
 from evals.decision.freshness import FreshnessResult, load_freshness, run_freshness, select_items
-from evals.errors import EvalsError
-from evals.freshness_cli import freshness, parse_entries
-from evals.suite import StrategyEntry
 
 LIMIT = 30
 

@@ -27,9 +27,9 @@ import pytest
 from servers import loopback_http, send_json
 
 from evals import RunSettings, load_suite, run_suite
-from evals.errors import ConfigError, EvalsError
+from evals.core.errors import ConfigError, EvalsError
+from evals.core.types import QAItem, RunContext
 from evals.results.records import RunManifest
-from evals.types import QAItem
 from strategies.openai_finetuned import FineTuningError, OpenAIFinetuned, OpenAIFinetunedParams
 from strategies.prompts import CLOSED_BOOK_SYSTEM
 
@@ -165,8 +165,10 @@ def replay(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
 
 
 def strategy(base_url: str, **params: Any) -> OpenAIFinetuned:
+    """The strategy as a run builds it: its job records go to the run's cache folder (`workdir/cache`)."""
     return OpenAIFinetuned(
-        OpenAIFinetunedParams.model_validate({"base_url": base_url, "poll_interval_s": 0.01, **params})
+        OpenAIFinetunedParams.model_validate({"base_url": base_url, "poll_interval_s": 0.01, **params}),
+        RunContext(cache_dir=Path.cwd() / "cache"),
     )
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evals import SCORERS, STRATEGIES
-from evals.eval_results import ItemValue, MetricValue, explain_comparison
+from evals.testing.eval_results import ItemValue, MetricValue, explain_comparison
 
 pytest_plugins = ["pytester"]
 
@@ -60,7 +60,7 @@ def eval_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
 
 def run_eval_tests(project: pytest.Pytester, threshold: float, *args: str) -> pytest.RunResult:
     project.makepyfile(test_eval=EVAL_TESTS.format(threshold=threshold))
-    return project.runpytest("-p", "evals.pytest_plugin", "--eval-results-dir", "eval-results", *args)
+    return project.runpytest("-p", "evals.testing.pytest_plugin", "--eval-results-dir", "eval-results", *args)
 
 
 def test_passes_when_thresholds_hold_and_records_the_run(eval_project: pytest.Pytester) -> None:
@@ -104,7 +104,7 @@ def test_limit_and_no_cache_options(eval_project: pytest.Pytester) -> None:
 
 def test_missing_marker_is_a_clear_error(eval_project: pytest.Pytester) -> None:
     eval_project.makepyfile("def test_f1(eval_results):\n    assert eval_results\n")
-    result = eval_project.runpytest("-p", "evals.pytest_plugin")
+    result = eval_project.runpytest("-p", "evals.testing.pytest_plugin")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*name the suite with @pytest.mark.eval(suite='my_suite.toml')*"])
 
@@ -140,7 +140,8 @@ def test_select(eval_results):
         eval_results["extractive_bm25"]
 """
     )
-    eval_project.runpytest("-p", "evals.pytest_plugin", "--eval-results-dir", "eval-results").assert_outcomes(passed=1)
+    result = eval_project.runpytest("-p", "evals.testing.pytest_plugin", "--eval-results-dir", "eval-results")
+    result.assert_outcomes(passed=1)
 
 
 def test_explains_latency_from_the_slowest_items_either_way_round() -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from judge_server import COMPLETION_TOKENS, PROMPT_TOKENS, JudgeServer
 
+from evals.core.errors import ConfigError
+from evals.core.types import Answer, Document, QAItem, RetrievedContext
 from evals.data.dataset import QADataset
-from evals.errors import ConfigError
 from evals.scoring import ragas_judge
 from evals.scoring.judge_reliability import judge_repeatedly, reliability_report
 from evals.scoring.ragas_judge import JudgeConfig, RagasJudge, RagasJudgeScorer, RagasStringScorer
-from evals.types import Answer, Document, QAItem, RetrievedContext
 
 SECRET = "sk-test-judge-secret-0123456789"
 ITEM = QAItem(id="q1", question="Where is the Eiffel Tower?", answers=["Paris", "in Paris"])
@@ -91,7 +91,7 @@ def test_faithfulness_is_the_share_of_supported_statements_and_cached(
 def test_invalid_judge_replies_score_nan(judge_env: Path) -> None:
     with JudgeServer(garbage=True) as server:
         judge = RagasJudge(JudgeConfig(model="scripted-judge", base_url=server.base_url))
-        scores = RagasJudgeScorer(DATASET, judge).score(ITEM, ANSWER)
+        scores = RagasJudgeScorer(DATASET, judge=judge).score(ITEM, ANSWER)
     assert all(math.isnan(scores[name]) for name in ragas_judge.JUDGE_METRICS)
     assert scores["judge_input_tokens"] == len(server.requests) * PROMPT_TOKENS > 0  # failed tries cost too
     assert not (judge_env / "judgments").exists()

@@ -18,11 +18,11 @@ from matplotlib import image
 from typer.testing import CliRunner
 
 from evals import RunSettings, load_suite, run_suite
+from evals.cli.report import report
+from evals.core.errors import EvalsError
+from evals.core.suite import StrategyEntry
 from evals.decision.freshness import FRESHNESS_FILE, load_freshness, run_freshness
-from evals.errors import EvalsError
-from evals.report import Report, build_report, pareto_front
-from evals.report_cli import report
-from evals.suite import StrategyEntry
+from evals.report.html import Report, build_report, pareto_front
 
 CHROMIUM = "chromium"
 CHROMIUM_FLAGS = [

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evals.core.errors import ConfigError
+from evals.core.types import QAItem, RetrievedContext
 from evals.data import QADataset, load_dataset
-from evals.errors import ConfigError
-from evals.types import QAItem, RetrievedContext
 from strategies.retrieval.bm25 import BM25Retriever
 from strategies.retrieval.chunking import Chunk, ChunkingParams, chunk_documents
 from strategies.retrieval.dense import INDEX_FILE, DenseRetriever, index_key

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from evals.core.types import Answer, QAItem, RetrievedContext
 from evals.data.dataset import QADataset
 from evals.scoring.retrieval import RetrievalScorer
-from evals.types import Answer, QAItem, RetrievedContext
 
 DATASET = QADataset.build("tiny", corpus=[], train=[], test=[], source="test")
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from evals import RunSettings, load_suite, run_suite
-from evals.types import QAItem
+from evals.core.types import QAItem
 from strategies.router import QueryRouter, RouterParams
 
 TINY_FINETUNE = "{max_examples = 16, max_steps = 3, batch_size = 4}"

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from evals.errors import DatasetError
-from evals.types import Document, QAItem
+from evals.core.errors import DatasetError
+from evals.core.types import Document, QAItem
 
 SquadVersion = Literal["1.1", "2.0"]
 

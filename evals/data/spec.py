@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.core.errors import DatasetError
+from evals.core.types import Document, QAItem
 from evals.data.dataset import QADataset, check_unique_ids, split_items
 from evals.data.squad_json import load_squad_json
 from evals.data.tables import (
@@ -19,8 +21,6 @@ from evals.data.tables import (
     read_rows,
     table_format,
 )
-from evals.errors import DatasetError
-from evals.types import Document, QAItem
 
 DatasetFormat = Literal["squad", "jsonl", "csv", "parquet", "hub"]
 DATASET_FILE = "dataset.toml"

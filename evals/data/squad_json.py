@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evals.core.errors import DatasetError
+from evals.core.types import Document, QAItem
 from evals.data.dataset import check_unique_ids
-from evals.errors import DatasetError
-from evals.types import Document, QAItem
 
 
 def read_json(path: Path) -> Any:

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from evals.errors import DatasetError
-from evals.types import Document, QAItem
+from evals.core.errors import DatasetError
+from evals.core.types import Document, QAItem
 
 TableFormat = Literal["jsonl", "csv", "parquet"]
 _HF_BUILDER = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}

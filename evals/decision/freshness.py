@@ -26,14 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from evals.core.errors import EvalsError
+from evals.core.strategy import STRATEGIES, Strategy
+from evals.core.suite import StrategyEntry
+from evals.core.types import QAItem, SetupReport
 from evals.data import load_dataset
 from evals.data.dataset import QADataset
-from evals.errors import EvalsError
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
 from evals.scoring.squad import exact_match, f1_score
-from evals.strategy import STRATEGIES, Strategy
-from evals.suite import StrategyEntry
-from evals.types import QAItem, SetupReport
 
 FRESHNESS_FILE = "freshness.json"
 UpdateKind = Literal["retrain", "reindex", "none"]

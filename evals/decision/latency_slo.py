@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evals.decision.cost_model import MeasuredStrategy
 from evals.results.records import ItemResult
-from evals.stats import percentiles
+from evals.stats.summary import percentiles
 
 
 class LatencyCheck(BaseModel):

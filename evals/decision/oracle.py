@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
-from evals.errors import EvalsError
+from evals.core.errors import EvalsError
 from evals.results.records import ItemResult
 
 

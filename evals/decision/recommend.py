@@ -35,6 +35,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evals.core.errors import EvalsError
 from evals.decision.cost_model import (
     BreakEven,
     CostAssumptions,
@@ -45,7 +46,6 @@ from evals.decision.cost_model import (
 )
 from evals.decision.latency_slo import LatencyCheck, latency_from_items, latency_from_leaderboard
 from evals.decision.oracle import OracleReport, oracle_report
-from evals.errors import EvalsError
 from evals.results.leaderboard import LEADERBOARD_FILE, read_table
 from evals.results.records import ItemResult
 from evals.results.run_store import ITEMS_FILE, runs_dir

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel
 
-from evals.atomic import atomic_write_text, locked
-from evals.errors import EvalsError
+from evals.core.errors import EvalsError
+from evals.infra.atomic import atomic_write_text, locked
 from evals.results.records import ItemResult, RunManifest, SetupRecord
-from evals.stats import bootstrap_mean, percentiles
+from evals.stats.summary import bootstrap_mean, percentiles
 
 LEADERBOARD_SCHEMA_VERSION = 1
 LEADERBOARD_FILE = "leaderboard.csv"

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from evals.types import Answer, SetupReport
+from evals.core.strategy import UpdatePath
+from evals.core.types import Answer, SetupReport
 
 SCHEMA_VERSION = 1
 
@@ -60,6 +61,10 @@ class SetupRecord(BaseModel):
     dataset: str
     strategy: str
     strategy_type: str
+    update_path: UpdatePath | None = Field(
+        default=None, description="what a knowledge update forces the strategy to redo (None: recorded before 0.2)"
+    )
+    routes: bool = Field(default=False, description="the strategy routes each question to one of several paths")
     identity: dict[str, Any]
     setup: SetupReport
     setup_cost_usd: float

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evals.atomic import append_line, atomic_write_text, locked
-from evals.errors import EvalsError
+from evals.core.errors import EvalsError
+from evals.infra.atomic import append_line, atomic_write_text, locked
 from evals.results.records import ItemResult, RunManifest
 
 ITEMS_FILE = "items.jsonl"

@@ -10,9 +10,9 @@ import math
 import re
 from typing import ClassVar
 
+from evals.core.types import Answer, QAItem
 from evals.scoring.base import Scorer
 from evals.scoring.squad import normalize_answer
-from evals.types import Answer, QAItem
 
 ABSTENTION_PHRASES = (
     "unanswerable",

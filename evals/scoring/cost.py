@@ -9,10 +9,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evals.errors import ConfigError
-from evals.types import Answer, SetupReport
+from evals.core.errors import ConfigError
+from evals.core.types import Answer, SetupReport
 
-DEFAULT_PRICE_TABLE = Path(__file__).resolve().parents[1] / "price_table.toml"
+DEFAULT_PRICE_TABLE = Path(__file__).resolve().parent / "price_table.toml"
 
 
 class ModelPrice(BaseModel):

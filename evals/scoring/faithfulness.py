@@ -22,8 +22,8 @@ from typing import ClassVar
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from evals.core.types import Answer, QAItem
 from evals.scoring.base import Scorer
-from evals.types import Answer, QAItem
 
 QUESTION_WEIGHT = 0.5
 """Weight of an answer word that the question already contains (a new content word weighs 1)."""

@@ -10,8 +10,8 @@ FactualCorrectness, ContextPrecisionWithReference, ContextRecall). The judge is 
   OpenAI API when unset),
 - the key in `EVALS_JUDGE_API_KEY`, else `OPENAI_API_KEY` (optional for a custom base URL).
 
-Every judge call is cached on disk under `default_cache_dir() / "judgments"`, keyed by judge model, metric,
-prompt and answer schema; the key is never written there. Besides its metrics the scorer returns
+Every judge call is cached on disk in `judgments/` under the run's cache folder (`--cache-dir`), keyed by
+judge model, metric, prompt and answer schema; the key is never written there. Besides its metrics the scorer returns
 `judge_input_tokens` and `judge_output_tokens` per item: the tokens its judgments cost when they were made
 (a cached judgment reports its stored cost, as a cached answer keeps its usage), for pricing the judge
 with the price table; `RagasJudgeScorer.judge_usage` totals them. A judge reply that is not valid JSON
@@ -37,14 +37,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 import openai
 from pydantic import BaseModel, ValidationError
 
-from evals.atomic import atomic_write_text
-from evals.cache import default_cache_dir
+from evals.core.errors import ConfigError, TransientError
+from evals.core.types import Answer, QAItem, RunContext, TokenUsage, default_cache_dir
 from evals.data.dataset import QADataset
-from evals.errors import ConfigError, TransientError
-from evals.hashing import content_hash
+from evals.infra.atomic import atomic_write_text
+from evals.infra.hashing import content_hash
 from evals.scoring.base import Scorer
 from evals.scoring.judge_reliability import judge_repeatedly
-from evals.types import Answer, QAItem, TokenUsage
 
 if TYPE_CHECKING:
     from ragas.metrics.collections import BaseMetric
@@ -78,8 +77,8 @@ class RagasStringScorer(Scorer):
 
     metrics: ClassVar[tuple[str, ...]] = ("ragas_string_similarity", "ragas_bleu", "ragas_rouge", "ragas_exact_match")
 
-    def __init__(self, dataset: QADataset) -> None:
-        super().__init__(dataset)
+    def __init__(self, dataset: QADataset, context: RunContext | None = None) -> None:
+        super().__init__(dataset, context)
         ragas_offline()
         from ragas.metrics.collections import BleuScore, ExactMatch, NonLLMStringSimilarity, RougeScore
 
@@ -110,8 +109,8 @@ class RagasContextScorer(Scorer):
 
     metrics: ClassVar[tuple[str, ...]] = ("ragas_nonllm_context_precision", "ragas_nonllm_context_recall")
 
-    def __init__(self, dataset: QADataset) -> None:
-        super().__init__(dataset)
+    def __init__(self, dataset: QADataset, context: RunContext | None = None) -> None:
+        super().__init__(dataset, context)
         ragas_offline()
         from ragas.metrics import NonLLMContextPrecisionWithReference, NonLLMContextRecall
 
@@ -401,9 +400,9 @@ class RagasJudgeScorer(Scorer):
 
     metrics: ClassVar[tuple[str, ...]] = (*JUDGE_METRICS, *USAGE_METRICS)
 
-    def __init__(self, dataset: QADataset, judge: RagasJudge | None = None) -> None:
-        super().__init__(dataset)
-        self.judge = judge or RagasJudge()
+    def __init__(self, dataset: QADataset, context: RunContext | None = None, judge: RagasJudge | None = None) -> None:
+        super().__init__(dataset, context)
+        self.judge = judge or RagasJudge(cache_dir=self.context.cache_dir)
         self.judge_usage = TokenUsage()
         self._lock = threading.Lock()
         self.repeats = _judge_repeats()

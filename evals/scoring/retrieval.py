@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import ClassVar
 
+from evals.core.types import Answer, QAItem
 from evals.scoring.base import Scorer
-from evals.types import Answer, QAItem
 
 
 def recall_at(ranked: Sequence[str], gold: set[str], n: int) -> float:

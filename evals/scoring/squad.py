@@ -16,9 +16,9 @@ import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+from evals.core.types import Answer, QAItem
 from evals.data.dataset import SquadVersion
 from evals.scoring.base import Scorer
-from evals.types import Answer, QAItem
 
 _PUNCTUATION = frozenset(string.punctuation)
 # v1.1 writes r"\b(a|an|the)\b" and v2.0 adds re.UNICODE; for str patterns Python 3

@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from evals.types import TokenUsage
+from evals.core.types import TokenUsage
 
 
 class ChatMessage(BaseModel):
@@ -26,8 +26,8 @@ class Completion(BaseModel):
 class ChatBackend(Protocol):
     """Generates one reply to a chat. Deterministic at temperature 0.
 
-    Raises `evals.errors.TransientError` (with `retry_after` when known) for failures worth
-    retrying, `evals.errors.ConfigError` for missing model files or keys.
+    Raises `evals.core.errors.TransientError` (with `retry_after` when known) for failures worth
+    retrying, `evals.core.errors.ConfigError` for missing model files or keys.
     """
 
     @property

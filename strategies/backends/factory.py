@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evals.core.errors import ConfigError
 from strategies.backends.base import ChatBackend
 from strategies.backends.llama_cpp_backend import LlamaCppBackend
 from strategies.backends.openai_backend import OpenAIBackend
@@ -44,13 +45,24 @@ def make_backend(params: GeneratorParams, lora_path: Path | None = None) -> Chat
     if params.backend == "openai":
         if lora_path is not None:
             raise ValueError("LoRA adapters are served by the llama_cpp backend only")
-        assert params.model is not None
+        if params.model is None:  # GeneratorParams validation rejects this; kept for params built in code
+            raise ConfigError("backend 'openai' needs `model` (the endpoint's model name)")
         return OpenAIBackend(
             model=params.model,
             base_url=params.base_url,
             api_key_env=params.api_key_env,
             model_name=params.price_as,
             **({"timeout": params.timeout} if params.timeout is not None else {}),
+        )
+    return make_local_backend(params, lora_path)
+
+
+def make_local_backend(params: GeneratorParams, lora_path: Path | None = None) -> LlamaCppBackend:
+    """The in-process llama.cpp backend fine-tuning strategies train on and serve from; a clear error for any other."""
+    if params.backend != "llama_cpp":
+        raise ConfigError(
+            f"fine-tuning trains a LoRA adapter on a local GGUF model: generator.backend must be 'llama_cpp', "
+            f"not {params.backend!r}"
         )
     return LlamaCppBackend(
         model_path=params.model_path,

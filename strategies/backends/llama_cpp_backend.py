@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.errors import ConfigError
-from evals.hashing import file_sha256
-from evals.types import TokenUsage
+from evals.core.errors import ConfigError
+from evals.core.types import TokenUsage
+from evals.infra.hashing import file_sha256
 from strategies.backends.base import ChatMessage, Completion
 from strategies.backends.model_files import (
     GENERATOR_MODEL_NAME,

@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-from evals.errors import ConfigError
+from evals.core.errors import ConfigError
 
 GENERATOR_MODEL_NAME = "smollm2-135m-instruct"
 """The default generator's name in the price table."""

@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 import httpx
 import openai
 
-from evals.errors import ConfigError, TransientError
-from evals.types import TokenUsage
+from evals.core.errors import ConfigError, TransientError
+from evals.core.types import TokenUsage
 from strategies.backends.base import ChatMessage, Completion
 
 LOCAL_PLACEHOLDER_KEY = "not-needed"

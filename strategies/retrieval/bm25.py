@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import bm25s
 
-from evals.types import RetrievedContext
+from evals.core.types import RetrievedContext
 from strategies.retrieval.chunking import Chunk
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evals.types import Document
+from evals.core.types import Document
 from strategies.retrieval.bm25 import BM25Retriever
 from strategies.retrieval.chunking import ChunkingParams, chunk_documents
 from strategies.retrieval.dense import DenseRetriever
@@ -26,16 +27,24 @@ class RetrievalParams(BaseModel):
     chunking: ChunkingParams = Field(default_factory=lambda: ChunkingParams(mode="words", size=80, overlap=20))
 
 
+@dataclass(frozen=True)
+class BuiltRetriever:
+    """A retriever ready to search, and whether its dense index was loaded from the cache rather than built."""
+
+    retriever: Retriever
+    index_from_cache: bool
+
+
 def build_retriever(
     params: RetrievalParams, corpus: Sequence[Document], cache_dir: Path, embedder: Embedder | None = None
-) -> Retriever:
+) -> BuiltRetriever:
     """Chunk the corpus and index it; dense indexes are cached on disk by content.
 
     Pass the `embedder` a caller already holds, so the model is loaded once per process."""
     chunks = chunk_documents(corpus, params.chunking)
     if params.retriever == "bm25":
-        return BM25Retriever(chunks)
+        return BuiltRetriever(BM25Retriever(chunks), index_from_cache=False)
     dense = DenseRetriever(chunks, embedder or Embedder(), cache_dir=cache_dir)
     if params.retriever == "dense":
-        return dense
-    return HybridRetriever(BM25Retriever(chunks), dense)
+        return BuiltRetriever(dense, index_from_cache=dense.built_from_cache)
+    return BuiltRetriever(HybridRetriever(BM25Retriever(chunks), dense), index_from_cache=dense.built_from_cache)

@@ -18,9 +18,9 @@ from typing import Any
 
 import faiss
 
-from evals.atomic import locked
-from evals.hashing import content_hash
-from evals.types import RetrievedContext
+from evals.core.types import RetrievedContext
+from evals.infra.atomic import locked
+from evals.infra.hashing import content_hash
 from strategies.retrieval.chunking import Chunk
 from strategies.retrieval.embeddings import Embedder
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evals.errors import ConfigError
-from evals.hashing import file_sha256
+from evals.core.errors import ConfigError
+from evals.infra.hashing import file_sha256
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

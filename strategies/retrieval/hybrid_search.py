@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from evals.types import RetrievedContext
+from evals.core.types import RetrievedContext
 
 
 class Retriever(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.eval_results import EvalResults, EvalRun
+from evals.testing.eval_results import EvalResults, EvalRun
 
 pytestmark = pytest.mark.eval(suite="squad_mini.toml")
 

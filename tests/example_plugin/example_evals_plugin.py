@@ -15,9 +15,9 @@ import time
 import zlib
 from collections.abc import Sequence
 
-from evals.errors import TransientError
-from evals.strategy import Strategy, StrategyParams
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.errors import TransientError
+from evals.core.strategy import Strategy, StrategyParams
+from evals.core.types import Answer, Document, QAItem, SetupReport
 
 
 class FirstSentenceParams(StrategyParams):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,19 +20,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from evals.cache import AnswerCache, answer_key, default_cache_dir
+from evals.core.errors import EvalsError, TransientError
+from evals.core.strategy import STRATEGIES, Strategy
+from evals.core.suite import StrategyEntry, Suite
+from evals.core.types import Answer, QAItem, RunContext, SetupReport, default_cache_dir
 from evals.data import QADataset, load_dataset
-from evals.errors import EvalsError, TransientError
-from evals.hashing import content_hash, file_sha256
-from evals.provenance import git_state, host_description, package_versions
+from evals.engine.cache import AnswerCache, answer_key
+from evals.engine.model_runtime import configure_model_runtime
+from evals.infra.hashing import content_hash, file_sha256
+from evals.infra.provenance import git_state, host_description, package_versions
 from evals.results.leaderboard import LeaderboardRow, build_rows, update_leaderboard
 from evals.results.records import DatasetManifest, ItemError, ItemResult, RunCounts, RunManifest, SetupRecord
 from evals.results.run_store import RunStore, find_resumable, new_run_id, runs_dir
 from evals.scoring.base import SCORERS, Scorer
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
-from evals.strategy import STRATEGIES, Strategy
-from evals.suite import StrategyEntry, Suite
-from evals.types import Answer, QAItem
 
 MAX_RETRY_WAIT_S = 60.0
 
@@ -60,25 +60,37 @@ class RunOutcome(BaseModel):
     rows: list[LeaderboardRow]
 
 
-def run_suite(suite: Suite, settings: RunSettings, console: Console | None = None) -> RunOutcome:
-    """Run a suite to completion (resuming an unfinished run of the same configuration)."""
-    return asyncio.run(SuiteRun(suite, settings, console or Console(stderr=True)).run())
+def run_suite(
+    suite: Suite,
+    settings: RunSettings,
+    console: Console | None = None,
+    datasets: Sequence[QADataset] | None = None,
+) -> RunOutcome:
+    """Run a suite to completion (resuming an unfinished run of the same configuration).
+
+    `datasets` replaces the suite's own dataset entries with datasets built in code (a scenario such as
+    `evals freshness` composes them); their fingerprints enter the configuration hash as usual."""
+    configure_model_runtime()
+    return asyncio.run(SuiteRun(suite, settings, console or Console(stderr=True), datasets).run())
 
 
 class SuiteRun:
     """One execution of a suite; keeps the runner's state out of module globals."""
 
-    def __init__(self, suite: Suite, settings: RunSettings, console: Console) -> None:
+    def __init__(
+        self, suite: Suite, settings: RunSettings, console: Console, datasets: Sequence[QADataset] | None = None
+    ) -> None:
         self.suite = suite
         self.settings = settings
         self.console = console
+        self.context = RunContext(cache_dir=settings.cache_dir, seed=suite.seed)
         self.price_table: PriceTable = load_price_table(settings.price_table)
         self.cache = AnswerCache(settings.cache_dir)
         self.strategy_factories = {entry.name: STRATEGIES.get(entry.type) for entry in suite.strategies}
         for entry in suite.strategies:  # validate every strategy's params before any work starts
-            self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
+            self._build_strategy(entry)
         self.scorer_factories = {name: SCORERS.get(name) for name in suite.scorers}
-        self.datasets = [load_dataset(spec) for spec in suite.dataset_specs()]
+        self.datasets = list(datasets) if datasets is not None else [load_dataset(s) for s in suite.dataset_specs()]
         self.config_hash = content_hash(  # what the results depend on: resuming requires all of it unchanged
             {
                 "suite": suite.config_hash(),
@@ -92,13 +104,16 @@ class SuiteRun:
             result.key: result for result in self.store.read_items()
         }
 
+    def _build_strategy(self, entry: StrategyEntry) -> Strategy:
+        factory = self.strategy_factories[entry.name]
+        return factory.from_config(entry.params, f"strategies.{entry.name}.params", self.context)
+
     async def run(self) -> RunOutcome:
-        random.seed(self.suite.seed)
         if self.results:
             self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
         self.store.write_manifest(self.manifest)
         for dataset in self.datasets:
-            scorers = [factory(dataset) for factory in self.scorer_factories.values()]
+            scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
             for entry in self.suite.strategies:
                 await self._run_pair(dataset, entry, scorers)
         return self._finish()
@@ -151,7 +166,7 @@ class SuiteRun:
         )
 
     async def _run_pair(self, dataset: QADataset, entry: StrategyEntry, scorers: Sequence[Scorer]) -> None:
-        strategy = self.strategy_factories[entry.name].from_config(entry.params, f"strategies.{entry.name}.params")
+        strategy = self._build_strategy(entry)
         identity = strategy.identity()
         keys = {item.id: answer_key(identity, dataset.knowledge_fingerprint, item) for item in dataset.test}
         pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
@@ -207,7 +222,7 @@ class SuiteRun:
         stored = self.cache.get_setup(setup_key)
         if prepare or stored is None:
             self.console.print(f"Preparing [bold]{entry.name}[/] on {dataset.name} …")
-            report = strategy.prepare(dataset.train, dataset.corpus)
+            report = _timed_prepare(strategy, dataset)
             if report.cached and stored is not None:
                 report = stored.model_copy(update={"cached": True})
             elif not report.cached:
@@ -219,6 +234,8 @@ class SuiteRun:
                 dataset=dataset.name,
                 strategy=entry.name,
                 strategy_type=entry.type,
+                update_path=strategy.update_path(),
+                routes=strategy.routes,
                 identity=identity,
                 setup=report,
                 setup_cost_usd=self.price_table.setup_cost(report),
@@ -309,6 +326,14 @@ class SuiteRun:
         if self.settings.update_leaderboard:
             update_leaderboard(self.settings.results_dir, rows)
         return RunOutcome(manifest=self.manifest, results=results, rows=rows)
+
+
+def _timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:
+    """`prepare`, with the wall time measured here when the strategy reports none."""
+    started = time.perf_counter()
+    report = strategy.prepare(dataset.train, dataset.corpus)
+    elapsed = time.perf_counter() - started
+    return report if report.seconds > 0 or report.cached else report.model_copy(update={"seconds": elapsed})
 
 
 async def _timed_answer(strategy: Strategy, item: QAItem) -> Answer:

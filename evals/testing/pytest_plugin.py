@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from evals.core.errors import EvalsError
+from evals.core.suite import Suite, load_suite
 from evals.data import load_dataset
-from evals.errors import EvalsError
-from evals.eval_results import EvalResults, EvalRun, explain_comparison
-from evals.runner import RunSettings, run_suite
-from evals.suite import Suite, load_suite
+from evals.engine.runner import RunSettings, run_suite
+from evals.testing.eval_results import EvalResults, EvalRun, explain_comparison
 
 MARKER = "eval"
 DEFAULT_RESULTS_DIR = "results"

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evals.compare import ComparisonReport, MetricComparison, StrategyComparison, Thresholds, compare_references
-from evals.errors import EvalsError
+from evals.core.errors import EvalsError
+from evals.results.compare import ComparisonReport, MetricComparison, StrategyComparison, Thresholds, compare_references
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.core.errors import SuiteError
 from evals.data.spec import DatasetSpec, shipped_spec, validate_spec
-from evals.errors import SuiteError
-from evals.hashing import content_hash
+from evals.infra.hashing import content_hash
 
-DEFAULT_SUITE = Path(__file__).resolve().parent / "suites" / "default.toml"
+DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "suites" / "default.toml"
 
 
 class StrategyEntry(BaseModel):

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from evals.errors import EvalsError
-from evals.judge_validation import METRICS, begin_roc_auc, get_metric, halueval_pairwise_accuracy
+from evals.core.errors import EvalsError
+from evals.scoring.judge_validation import METRICS, begin_roc_auc, get_metric, halueval_pairwise_accuracy
 
 FORMATS = ("halueval", "begin")
 

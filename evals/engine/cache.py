@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evals.atomic import atomic_write_text
-from evals.hashing import content_hash
-from evals.types import Answer, QAItem, SetupReport
+from evals.core.types import Answer, QAItem, SetupReport
+from evals.infra.atomic import atomic_write_text
+from evals.infra.hashing import content_hash
 
 CACHE_SCHEMA_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("EVALS_CACHE_DIR", ".cache/evals"))
 
 
 class CachedAnswer(BaseModel):

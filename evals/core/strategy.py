@@ -2,26 +2,31 @@
 
 A strategy pays its setup cost once in `prepare` and answers items one at a time in `answer`.
 Built-in strategies (package `strategies`) and third-party ones are both found through the
-``evals.strategies`` entry-point group; code can also register with ``@STRATEGIES.register``.
+``evals.strategies`` entry-point group.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from evals.errors import SuiteError
-from evals.registry import Registry
-from evals.types import Answer, Document, QAItem, SetupReport
+from evals.core.errors import SuiteError
+from evals.core.registry import Registry
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 
 
 class StrategyParams(BaseModel):
     """Base for a strategy's parameters; unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+UpdatePath = Literal["none", "reindex", "retrain", "retrain+reindex"]
+"""What a strategy must redo when the knowledge changes: nothing (it never learns it), rebuild its index,
+retrain its model, or both."""
 
 
 class Strategy(ABC):
@@ -35,15 +40,20 @@ class Strategy(ABC):
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     max_concurrency: int | None = None
+    routes: ClassVar[bool] = False
+    """True for a strategy that routes each question to one of several answering paths (a hybrid)."""
 
-    def __init__(self, params: StrategyParams | None = None) -> None:
+    def __init__(self, params: StrategyParams | None = None, context: RunContext | None = None) -> None:
         self.params = params if params is not None else self.Params()
+        self.context = context if context is not None else RunContext()
 
     @classmethod
-    def from_config(cls, params: Mapping[str, Any], where: str = "strategy params") -> Self:
+    def from_config(
+        cls, params: Mapping[str, Any], where: str = "strategy params", context: RunContext | None = None
+    ) -> Self:
         """Build from a suite's params table; a validation error names the offending field."""
         try:
-            return cls(cls.Params.model_validate(dict(params)))
+            return cls(cls.Params.model_validate(dict(params)), context)
         except ValidationError as error:
             problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
             raise SuiteError(f"invalid parameters for strategy {cls.__name__}: {problems}") from None
@@ -54,7 +64,12 @@ class Strategy(ABC):
 
     @abstractmethod
     def answer(self, item: QAItem) -> Answer:
-        """Answer one item; raise `evals.errors.TransientError` for failures worth retrying."""
+        """Answer one item; raise `evals.core.errors.TransientError` for failures worth retrying."""
+
+    def update_path(self) -> UpdatePath:
+        """What a knowledge update forces this strategy to redo (the decision code prices it). Default:
+        nothing, as for a closed-book model; strategies that index or train say so."""
+        return "none"
 
     def model_identity(self) -> dict[str, Any]:
         """What identifies the model(s) behind the answers (file hashes, endpoint model names)."""

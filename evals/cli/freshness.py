@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evals.core.errors import EvalsError
+from evals.core.suite import StrategyEntry
 from evals.decision.freshness import (
     DEFAULT_STRATEGIES,
     FRESHNESS_FILE,
@@ -19,8 +21,6 @@ from evals.decision.freshness import (
     run_freshness,
 )
 from evals.decision.recommend import duration, usd
-from evals.errors import EvalsError
-from evals.suite import StrategyEntry
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 HEADERS = ["strategy", "update path", "update time", "update cost", "F1 changed: stale → updated", "F1 unchanged"]

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import stats
 
-from evals.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from evals.stats.summary import BOOTSTRAP_RESAMPLES, CONFIDENCE
 
 
 class PairedBootstrap(BaseModel):

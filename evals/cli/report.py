@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from evals.report import build_report
+from evals.report.html import build_report
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, computed_field
 
-from evals.errors import EvalsError
-from evals.paired_stats import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
+from evals.core.errors import EvalsError
 from evals.results.leaderboard import (
     IDENTITY_COLUMNS,
     KEY_COLUMNS,
@@ -29,7 +28,8 @@ from evals.results.leaderboard import (
 )
 from evals.results.records import ItemResult, RunManifest
 from evals.results.run_store import MANIFEST_FILE, RunStore, runs_dir
-from evals.stats import BOOTSTRAP_RESAMPLES
+from evals.stats.paired import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
+from evals.stats.summary import BOOTSTRAP_RESAMPLES
 
 LATENCY_METRIC = "latency_p95_s"
 COST_METRIC = "cost_per_query_usd"

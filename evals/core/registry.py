@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from evals.errors import RegistryError
+from evals.core.errors import RegistryError
 
 T = TypeVar("T")
 

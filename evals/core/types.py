@@ -1,7 +1,9 @@
-"""The typed objects that flow through the harness: items, documents, answers, setup reports."""
+"""The typed objects that flow through the harness: items, documents, answers, setup reports, the run context."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,3 +79,22 @@ class SetupReport(BaseModel):
     model: str | None = None
     cached: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+DEFAULT_CACHE_DIR = Path(".cache/evals")
+CACHE_DIR_ENV = "EVALS_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """The cache folder when a run names none: `$EVALS_CACHE_DIR`, else `.cache/evals`."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR)
+
+
+class RunContext(BaseModel):
+    """What the run hands every strategy and scorer: where artefacts (answers, indexes, adapters, fine-tuning
+    jobs, judgments) are cached, and the run's seed. Made once where the work starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    seed: int = 0

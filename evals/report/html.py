@@ -25,10 +25,10 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
+from evals.core.errors import EvalsError
 from evals.decision.cost_model import BreakEven, CostAssumptions, MeasuredStrategy, break_evens, monthly_cost
 from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_freshness
 from evals.decision.recommend import Constraints, Recommendation, load_measurements, recommend_strategy, usd
-from evals.errors import EvalsError
 from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
 from evals.results.run_store import ITEMS_FILE, runs_dir
 

@@ -1,4 +1,4 @@
-"""Result objects for eval suites written as pytest tests (see `evals.pytest_plugin`).
+"""Result objects for eval suites written as pytest tests (see `evals.testing.pytest_plugin`).
 
 A run's leaderboard rows become `StrategyResults`, one per dataset × strategy, whose metrics are
 `MetricValue`s: floats that remember which metric, strategy and dataset they measure, their 95% CI
@@ -14,13 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.core.suite import Suite
+from evals.core.types import QAItem
 from evals.data import QADataset
+from evals.engine.runner import RunOutcome
 from evals.results.leaderboard import LeaderboardRow
 from evals.results.records import ItemResult, RunManifest
 from evals.results.run_store import runs_dir
-from evals.runner import RunOutcome
-from evals.suite import Suite
-from evals.types import QAItem
 
 SHOWN_ITEMS = 5
 TOTAL_LATENCY_METRICS = frozenset({"latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_mean_s"})

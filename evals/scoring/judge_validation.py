@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from sklearn.metrics import roc_auc_score
 
-from evals.errors import DatasetError, EvalsError
+from evals.core.errors import DatasetError, EvalsError
 from evals.scoring.faithfulness import faithfulness_score
 from evals.scoring.ragas_judge import ragas_faithfulness
 from evals.scoring.squad import normalize_answer

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evals.core.errors import EvalsError
 from evals.decision.recommend import (
     Constraints,
     Recommendation,
@@ -22,7 +23,6 @@ from evals.decision.recommend import (
     recommend_strategy,
     usd,
 )
-from evals.errors import EvalsError
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, load_price_table
 
 console = Console(width=None if sys.stdout.isatty() else 160)

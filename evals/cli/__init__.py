@@ -1,0 +1,1 @@
+"""The `evals` command line: one module per command; `app` wires them together."""

@@ -1,0 +1,56 @@
+"""`evals run`: run a suite and update the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evals.cli.console import console, errors, leaderboard_table
+from evals.core.suite import DEFAULT_SUITE, load_suite
+from evals.core.types import CACHE_DIR_ENV, DEFAULT_CACHE_DIR
+from evals.engine.runner import RunSettings, run_suite
+from evals.scoring.cost import DEFAULT_PRICE_TABLE
+
+
+def run(
+    suite_file: Annotated[Path, typer.Argument(help="suite TOML file")] = DEFAULT_SUITE,
+    limit: Annotated[int | None, typer.Option(help="score at most N test items per dataset")] = None,
+    results_dir: Annotated[Path, typer.Option(help="where runs, leaderboard.csv and history.csv go")] = Path("results"),
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help=f"answers, indexes, adapters, judgments (default: ${CACHE_DIR_ENV} or {DEFAULT_CACHE_DIR})"),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="call the models even for cached answers")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start a new run instead of resuming an unfinished one")
+    ] = False,
+    resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="items answered at once (default: the suite's)")
+    ] = None,
+    price_table: Annotated[Path, typer.Option(help="dated price table TOML")] = DEFAULT_PRICE_TABLE,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Run a suite (default: the built-in one on squad-mini) and update the leaderboard."""
+    suite = load_suite(suite_file)
+    if limit is not None:
+        suite = suite.with_limit(limit)
+    settings = RunSettings(
+        results_dir=results_dir,
+        **({"cache_dir": cache_dir} if cache_dir else {}),
+        use_cache=not no_cache,
+        resume=not fresh,
+        resume_run_id=resume,
+        concurrency=concurrency,
+        price_table=price_table,
+        show_progress=progress,
+    )
+    outcome = run_suite(suite, settings, errors)
+    counts = outcome.manifest.counts
+    errors.print(
+        f"run {outcome.manifest.run_id}: {counts.items} items, {counts.ok} ok, {counts.errors} failed, "
+        f"{counts.cached} from cache, {counts.retries} retries → {results_dir / 'runs' / outcome.manifest.run_id}"
+    )
+    console.print(leaderboard_table([row.to_record() for row in outcome.rows], f"run {outcome.manifest.run_id}"))

@@ -1,0 +1,59 @@
+"""`evals score`: score a predictions file exactly as the official SQuAD scripts do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from evals.cli.console import console, errors
+from evals.core.errors import EvalsError
+from evals.data import load_dataset, shipped_datasets
+from evals.data.spec import DatasetSpec
+from evals.data.squad_json import read_json
+from evals.scoring.squad import evaluate_predictions
+
+SPLITS = ("all", "train", "test")
+
+
+def score(
+    dataset: Annotated[str, typer.Argument(help="a shipped dataset name or a SQuAD-format JSON file")],
+    predictions: Annotated[Path, typer.Argument(help='JSON object {"question_id": "answer", ...}')],
+    split: Annotated[str, typer.Option(help="all | train | test: which questions to score")] = "all",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the scores as JSON (0-100, like the official scripts)")
+    ] = False,
+) -> None:
+    """Score a predictions file as the official SQuAD scripts do (v2.0 rules when the data has unanswerables)."""
+    if split not in SPLITS:
+        raise EvalsError(f"--split must be all, train or test, not {split!r}")
+    if dataset in shipped_datasets():
+        loaded = load_dataset(dataset)
+    else:
+        path = Path(dataset)
+        loaded = load_dataset(
+            DatasetSpec(name=path.stem, source=str(path.resolve()), format="squad", test_fraction=0.5)
+        )
+    items = {"all": [*loaded.train, *loaded.test], "train": loaded.train, "test": loaded.test}[split]
+    payload = read_json(predictions)
+    if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
+        raise EvalsError(f"{predictions}: expected a JSON object mapping question id to answer text")
+    unknown = sorted(set(payload) - {item.id for item in items})
+    if len(unknown) == len(payload) and payload:
+        raise EvalsError(f"{predictions}: none of its {len(payload)} question ids are in {dataset} ({split})")
+    scores = evaluate_predictions({item.id: item.answers for item in items}, payload, loaded.squad_version)
+    missing = sum(item.id not in payload for item in items)
+    if as_json:
+        console.print_json(json.dumps(scores))
+        return
+    table = Table(title=f"{dataset} ({split}, SQuAD v{loaded.squad_version} rules)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in scores.items():
+        table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if missing:
+        errors.print(f"{missing} of {len(items)} questions have no prediction and score 0")

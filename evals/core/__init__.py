@@ -1,0 +1,1 @@
+"""The contracts every layer speaks: items and answers, errors, the strategy contract, registries, suites."""

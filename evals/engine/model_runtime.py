@@ -1,0 +1,25 @@
+"""Process settings the model libraries read, applied when a run starts (never at import).
+
+Only defaults are set (`os.environ.setdefault`), so a user's own setting always wins.
+"""
+
+from __future__ import annotations
+
+import os
+
+MODEL_RUNTIME_DEFAULTS = {
+    # Idle OpenMP threads (torch: embeddings, fine-tuning) otherwise busy-wait and steal the cores llama.cpp
+    # generates on: measured 50x slower single-query embedding on 2 cores.
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # The runner draws one progress display; the model libraries' per-file and per-batch bars only add noise.
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TQDM_DISABLE": "1",
+}
+
+
+def configure_model_runtime() -> dict[str, str]:
+    """Apply the defaults not already set; returns what was applied (recorded nowhere else)."""
+    applied = {name: value for name, value in MODEL_RUNTIME_DEFAULTS.items() if name not in os.environ}
+    os.environ.update(applied)
+    return applied

@@ -1,0 +1,1 @@
+"""The HTML report with plots, built from the results folder."""

@@ -1,0 +1,1 @@
+"""What runs write and what is read back: item records, run folders, item metric values, leaderboards, comparisons."""

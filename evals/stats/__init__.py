@@ -1,0 +1,1 @@
+"""Statistics: summary means with confidence intervals, percentiles, paired tests."""

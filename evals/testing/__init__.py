@@ -1,0 +1,1 @@
+"""Eval suites as pytest tests: the pytest plugin and the result objects its fixtures return."""
