@@ -25,6 +25,20 @@ os.environ.update(OFFLINE_ENV)
 sys.path.insert(0, str(EXAMPLE_PLUGIN))  # makes the example plugin's entry points visible in-process
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One answer/index/adapter cache per test session (shared by its tests, never by two sessions), so a
+    test never sees what an earlier session or a user's own runs left in `.cache/evals`."""
+    directory = tmp_path_factory.mktemp("evals-cache")
+    previous = os.environ.get("EVALS_CACHE_DIR")
+    os.environ["EVALS_CACHE_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("EVALS_CACHE_DIR", None)
+    else:
+        os.environ["EVALS_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def llama_server_url() -> Iterator[str]:
     """A real llama.cpp OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2."""

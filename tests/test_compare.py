@@ -18,6 +18,7 @@ from evals.cli.compare import compare
 from evals.core.errors import EvalsError
 from evals.core.suite import Suite
 from evals.results.compare import ComparisonReport, MetricComparison, Thresholds, compare_references
+from evals.results.leaderboard import LEADERBOARD_SCHEMA_VERSION
 from evals.results.run_store import RunStore
 from evals.stats.paired import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
 
@@ -227,14 +228,14 @@ def test_csv_of_another_schema_is_a_clear_error(runs: Runs, tmp_path: Path, cont
 
 def test_other_bad_inputs_are_clear_errors(runs: Runs, tmp_path: Path) -> None:
     folder = runs.folder
-    future = pd.read_csv(folder / "bm25.csv").assign(schema_version=2)
+    future = pd.read_csv(folder / "bm25.csv").assign(schema_version=LEADERBOARD_SCHEMA_VERSION + 1)
     future.to_csv(tmp_path / "future.csv", index=False)
     renamed = pd.read_csv(folder / "bm25.csv").assign(strategy="someone_else")
     renamed.to_csv(tmp_path / "renamed.csv", index=False)
     cases = {
         ("missing.csv", runs.ids["bm25"]): "missing.csv: no such file",
         ("no-such-run", runs.ids["bm25"]): "'no-such-run' is neither a CSV file nor a run id",
-        (str(tmp_path / "future.csv"), runs.ids["bm25"]): "compares schema_version 1 only",
+        (str(tmp_path / "future.csv"), runs.ids["bm25"]): f"schema_version {LEADERBOARD_SCHEMA_VERSION} and older",
         (str(tmp_path / "renamed.csv"), runs.ids["bm25"]): "no dataset × strategy in common",
     }
     for (old, new), message in cases.items():

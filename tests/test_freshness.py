@@ -29,7 +29,7 @@ def test_result_shape_and_saved_json(model_free: FreshnessResult, tmp_path: Path
     assert model_free.n_test == LIMIT and model_free.n_changed == LIMIT // 2
     assert [row.strategy for row in model_free.strategies] == ["extractive_bm25", "first_sentence"]
     for row in model_free.strategies:
-        assert row.update_kind == "reindex" and row.update_training_tokens == 0
+        assert row.update_path == "reindex" and row.update_training_tokens == 0
         assert row.update_seconds >= 0 and row.update_cost_usd >= 0
         for phase in (row.stale, row.updated):
             assert (phase.changed.n, phase.unchanged.n, phase.errors) == (LIMIT // 2, LIMIT // 2, 0)
@@ -95,6 +95,6 @@ def test_rag_reindexing_fixes_changed_facts(tmp_path: Path) -> None:
     """Real models (MiniLM retrieval, SmolLM2 reader): re-indexing v2 moves changed facts to the new values."""
     result = run_freshness([StrategyEntry(name="rag")], limit=10, out=tmp_path / "freshness.json")
     rag = result.strategies[0]
-    assert rag.update_kind == "reindex" and rag.stale.errors == rag.updated.errors == 0
+    assert rag.update_path == "reindex" and rag.stale.errors == rag.updated.errors == 0
     assert rag.updated.changed.f1 > rag.stale.changed.f1
     assert rag.updated.changed.exact_match >= rag.stale.changed.exact_match

@@ -37,8 +37,9 @@ def leaderboard_table(records: Sequence[Mapping[str, object]], title: str) -> Ta
     table = Table(title=title)
     columns = [column for column in LEADERBOARD_SUMMARY_COLUMNS if any(column in record for record in records)]
     for column in columns:
-        justify = "left" if column in ("dataset", "strategy") else "right"
-        table.add_column(LEADERBOARD_SUMMARY_COLUMNS[column], justify=justify)
+        table.add_column(
+            LEADERBOARD_SUMMARY_COLUMNS[column], justify="left" if column in ("dataset", "strategy") else "right"
+        )
     for record in records:
         table.add_row(*(_cell(record, column) for column in columns))
     return table

@@ -3,26 +3,26 @@ strategy's answers stale and after its own update (re-index, retrain or nothing)
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from evals.cli.console import console, errors
 from evals.core.errors import EvalsError
 from evals.core.suite import StrategyEntry
+from evals.core.types import CACHE_DIR_ENV, DEFAULT_CACHE_DIR
 from evals.decision.freshness import (
     DEFAULT_STRATEGIES,
     FRESHNESS_FILE,
     FreshnessResult,
-    StrategyFreshness,
     run_freshness,
+    update_path_label,
 )
 from evals.decision.recommend import duration, usd
+from evals.engine.runner import RunSettings
 
-console = Console(width=None if sys.stdout.isatty() else 160)
 HEADERS = ["strategy", "update path", "update time", "update cost", "F1 changed: stale → updated", "F1 unchanged"]
 
 
@@ -36,11 +36,6 @@ def parse_entries(names: list[str] | None) -> list[StrategyEntry]:
     return [defaults.get(name) or StrategyEntry(name=name) for name in names]
 
 
-def update_path(row: StrategyFreshness) -> str:
-    text = {"retrain": "retrain", "reindex": "re-index", "none": "none (nothing to update)"}[row.update_kind]
-    return text + (" (cached)" if row.update_cached else "")
-
-
 def freshness_table(result: FreshnessResult) -> Table:
     """The rich table the command prints."""
     table = Table(
@@ -52,7 +47,7 @@ def freshness_table(result: FreshnessResult) -> Table:
     for row in result.strategies:
         table.add_row(
             row.strategy,
-            update_path(row),
+            update_path_label(row.update_path, row.update_cached),
             duration(row.update_seconds),
             usd(row.update_cost_usd),
             f"{row.stale.changed.f1:.3f} → {row.updated.changed.f1:.3f}",
@@ -62,7 +57,13 @@ def freshness_table(result: FreshnessResult) -> Table:
 
 
 def freshness(
-    results_dir: Annotated[Path, typer.Option(help="where freshness.json is written")] = Path("results"),
+    results_dir: Annotated[
+        Path, typer.Option(help="where freshness.json and the scenario's run (runs/<run_id>) are written")
+    ] = Path("results"),
+    cache_dir: Annotated[
+        Path | None, typer.Option(help=f"answers, indexes, adapters (default: ${CACHE_DIR_ENV} or {DEFAULT_CACHE_DIR})")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     strategies: Annotated[
         list[str] | None,
         typer.Option(
@@ -78,6 +79,9 @@ def freshness(
 ) -> None:
     """Measure what each strategy answers after a knowledge update: stale, and after its own update path."""
     path = out or results_dir / FRESHNESS_FILE
-    result = run_freshness(parse_entries(strategies), limit=limit, out=path)
+    settings = RunSettings(
+        results_dir=results_dir, show_progress=progress, **({"cache_dir": cache_dir} if cache_dir else {})
+    )
+    result = run_freshness(parse_entries(strategies), limit=limit, settings=settings, out=path, console=errors)
     console.print(freshness_table(result))
-    console.print(f"freshness: {path}", highlight=False)
+    console.print(f"freshness: {path} (answers in run {result.run_id})", highlight=False)

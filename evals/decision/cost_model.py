@@ -5,9 +5,11 @@
                + hosting_usd_per_hour × hours    (a dedicated server, only where configured)
                + cost_per_query × q
 
-Maintenance follows what a strategy's setup did: one that trained (training tokens > 0) retrains on
-every update, one that built an index re-indexes, and closed-book has nothing to redo (it also never
-learns the update). Re-running setup is assumed to cost what the measured setup cost.
+Maintenance follows the update path each strategy declares (`Strategy.update_path`, the leaderboard's
+`update_path` column): retraining and/or re-indexing on every update, or nothing for a closed-book model
+(which also never learns the update). Rows written before that column existed fall back to what the setup
+did: training tokens mean retraining, retrieval metrics mean re-indexing. Re-running setup is assumed to cost
+what the measured setup cost.
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Maintenance = Literal["retrain", "reindex", "none"]
+from evals.core.strategy import UpdatePath
+
 Role = Literal["closed_book", "finetuned", "rag", "finetuned_rag", "hybrid"]
+ROLES: dict[UpdatePath, Role] = {
+    "none": "closed_book",
+    "retrain": "finetuned",
+    "reindex": "rag",
+    "retrain+reindex": "finetuned_rag",
+}
 SOURCE_METRICS = ("grounded", "faithfulness", "recall_at_k", "mrr")
 HOURS_PER_MONTH = 730.0
+
+
+def _update_path(value: Any) -> UpdatePath | None:
+    """A CSV cell as an update path; None when absent (a row written before the column existed)."""
+    text = str(value).strip() if value is not None else ""
+    return text if text in ROLES else None  # type: ignore[return-value]
 
 
 def _number(value: Any) -> float | None:
@@ -41,6 +56,8 @@ class MeasuredStrategy(BaseModel):
     dataset: str
     strategy: str
     strategy_type: str
+    update_path: UpdatePath | None = None
+    routes: bool = False
     run_id: str
     n_items: int
     metric: str
@@ -67,6 +84,8 @@ class MeasuredStrategy(BaseModel):
             dataset=str(row["dataset"]),
             strategy=str(row["strategy"]),
             strategy_type=str(row.get("strategy_type") or row["strategy"]),
+            update_path=_update_path(row.get("update_path")),
+            routes=str(row.get("routes")).strip().lower() == "true",
             run_id=str(row.get("run_id", "")),
             n_items=int(row.get("n_items") or 0),
             metric=metric,
@@ -94,22 +113,20 @@ class MeasuredStrategy(BaseModel):
         return self.setup_training_tokens > 0
 
     @property
-    def maintenance(self) -> Maintenance:
-        """What a knowledge update forces: retraining, re-indexing, or nothing."""
+    def maintenance(self) -> UpdatePath:
+        """What a knowledge update forces: as declared, else inferred from the setup (see the module doc)."""
+        if self.update_path is not None:
+            return self.update_path
         if self.trained:
-            return "retrain"
-        return "none" if self.strategy_type == "closed_book" else "reindex"
+            return "retrain+reindex" if self.sourced else "retrain"
+        return "reindex" if self.sourced else "none"
 
     @property
     def role(self) -> Role:
         """Where the strategy sits between closed-book, fine-tuning and retrieval."""
-        if self.strategy_type == "hybrid":
+        if self.routes:
             return "hybrid"
-        if self.strategy_type == "closed_book":
-            return "closed_book"
-        if self.sourced:
-            return "finetuned_rag" if self.trained else "rag"
-        return "finetuned" if self.trained else "closed_book"
+        return ROLES[self.maintenance]
 
 
 class CostAssumptions(BaseModel):

@@ -4,40 +4,47 @@ after it takes its own update path.
 Every strategy is prepared on the *before* snapshot (company-kb-v1 by default). The knowledge then
 switches to the *after* snapshot (company-kb-v2), and the strategy is measured twice on its test split:
 
-- **stale**: the v1-prepared strategy answers v2's questions without any update;
-- **updated**: a fresh instance re-runs `prepare(v2.train, v2.corpus)`, timed and priced with the price
-  table — retrieval re-indexes, a fine-tuned strategy retrains (its adapter cache is keyed by the
-  training data, so v2 trains anew unless that exact data was trained before), closed-book has
-  nothing to learn — then answers v2's questions.
+- **stale**: the strategy prepared on v1's train split and corpus answers v2's questions;
+- **updated**: the strategy prepared on v2's train split and corpus (its declared update path: retrieval
+  re-indexes, a fine-tuned strategy retrains, closed-book has nothing to learn) answers them.
 
-Answers are scored (SQuAD EM/F1) against the v2 answers, split by `metadata["changed"]`: the facts
-whose value differs between the snapshots, and the rest.
+Both phases are one suite run through the runner (answer cache, retries, resume, per-item errors), with two
+datasets: `<after>~stale` (v1's knowledge, v2's questions) and `<after>`. Answers are scored with SQuAD EM/F1
+against the v2 answers, split by `metadata["changed"]`: the facts whose value differs between the snapshots,
+and the rest. A failed item scores 0, as everywhere (`evals.results.item_values`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
+from rich.console import Console
 
 from evals.core.errors import EvalsError
-from evals.core.strategy import STRATEGIES, Strategy
-from evals.core.suite import StrategyEntry
-from evals.core.types import QAItem, SetupReport
+from evals.core.strategy import UpdatePath
+from evals.core.suite import StrategyEntry, Suite
+from evals.core.types import QAItem
 from evals.data import load_dataset
 from evals.data.dataset import QADataset
-from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
-from evals.scoring.squad import exact_match, f1_score
+from evals.engine.runner import RunSettings, run_suite
+from evals.results.item_values import metric_value
+from evals.results.records import ItemResult, SetupRecord
 
 FRESHNESS_FILE = "freshness.json"
-UpdateKind = Literal["retrain", "reindex", "none"]
+FRESHNESS_SCHEMA_VERSION = 2
+STALE_SUFFIX = "~stale"
 Phase = Literal["stale", "updated"]
+UPDATE_PATH_LABELS: dict[UpdatePath, str] = {
+    "retrain": "retrain",
+    "reindex": "re-index",
+    "retrain+reindex": "retrain + re-index",
+    "none": "none (nothing to update)",
+}
 DEFAULT_STRATEGIES = [
     StrategyEntry(name="closed_book"),
     StrategyEntry(name="rag"),
@@ -60,7 +67,7 @@ class PhaseScores(BaseModel):
     changed: SplitScore
     unchanged: SplitScore
     answer_seconds: float = Field(description="wall time answering every test item")
-    errors: int = Field(default=0, description="items whose answer() raised; scored as empty answers")
+    errors: int = Field(default=0, description="items that failed (recorded in the run); they score 0")
 
 
 class StrategyFreshness(BaseModel):
@@ -68,7 +75,7 @@ class StrategyFreshness(BaseModel):
 
     strategy: str
     strategy_type: str
-    update_kind: UpdateKind
+    update_path: UpdatePath
     setup_seconds: float
     setup_cost_usd: float
     update_seconds: float
@@ -89,7 +96,8 @@ class StrategyFreshness(BaseModel):
 class FreshnessResult(BaseModel):
     """The scenario's results for every strategy, as saved to `results/freshness.json`."""
 
-    schema_version: int = 1
+    schema_version: int = FRESHNESS_SCHEMA_VERSION
+    run_id: str = Field(description="the run (results/runs/<run_id>) holding every answer")
     before: str
     after: str
     before_fingerprint: str
@@ -127,89 +135,19 @@ def select_items(items: Sequence[QAItem], limit: int | None) -> list[QAItem]:
     return [item for item in items if item.id in chosen]
 
 
-def update_kind(strategy_type: str, setup: SetupReport) -> UpdateKind:
-    """What a knowledge update means for the strategy (as in `cost_model.MeasuredStrategy.maintenance`)."""
-    if setup.training_tokens > 0:
-        return "retrain"
-    return "none" if strategy_type == "closed_book" else "reindex"
+def update_path_label(path: UpdatePath, cached: bool = False) -> str:
+    """How a report names an update path."""
+    return UPDATE_PATH_LABELS[path] + (" (cached)" if cached else "")
 
 
-def _answer_text(strategy: Strategy, item: QAItem) -> str:
-    result: Any = strategy.answer(item)
-    if inspect.isawaitable(result):
-        result = asyncio.run(_awaited(result))
-    return str(result.text)
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def score_phase(strategy: Strategy, items: Sequence[QAItem]) -> PhaseScores:
-    """Answer every item and score it against its gold answers, split by `metadata["changed"]`."""
-    rows: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    errors = 0
-    start = time.perf_counter()
-    for item in items:
-        try:
-            text = _answer_text(strategy, item)
-        except Exception:  # noqa: BLE001 - a failed answer scores 0, counted, rather than sinking the scenario
-            text, errors = "", errors + 1
-        rows[bool(item.metadata.get("changed"))].append((exact_match(text, item.answers), f1_score(text, item.answers)))
-    seconds = time.perf_counter() - start
-
-    def split(scores: list[tuple[float, float]]) -> SplitScore:
-        if not scores:
-            return SplitScore()
-        return SplitScore(
-            n=len(scores),
-            exact_match=sum(em for em, _ in scores) / len(scores),
-            f1=sum(f1 for _, f1 in scores) / len(scores),
-        )
-
-    return PhaseScores(changed=split(rows[True]), unchanged=split(rows[False]), answer_seconds=seconds, errors=errors)
-
-
-def _build(entry: StrategyEntry) -> Strategy:
-    return STRATEGIES.get(entry.type).from_config(entry.params, where=f"strategies.{entry.name}.params")
-
-
-def _timed_prepare(strategy: Strategy, data: QADataset) -> SetupReport:
-    """`prepare`, with the wall time measured here when the strategy reports none."""
-    start = time.perf_counter()
-    report = strategy.prepare(data.train, data.corpus)
-    elapsed = time.perf_counter() - start
-    return report if report.seconds > 0 or report.cached else report.model_copy(update={"seconds": elapsed})
-
-
-def run_strategy(
-    entry: StrategyEntry, before: QADataset, after: QADataset, items: Sequence[QAItem], prices: PriceTable
-) -> StrategyFreshness:
-    """One strategy through the scenario: prepare on `before`, answer stale, update on `after`, answer."""
-    stale_strategy = _build(entry)
-    try:
-        setup = _timed_prepare(stale_strategy, before)
-        stale = score_phase(stale_strategy, items)
-    finally:
-        stale_strategy.close()
-    fresh_strategy = _build(entry)
-    try:
-        update = _timed_prepare(fresh_strategy, after)
-        updated = score_phase(fresh_strategy, items)
-    finally:
-        fresh_strategy.close()
-    return StrategyFreshness(
-        strategy=entry.name,
-        strategy_type=entry.type,
-        update_kind=update_kind(entry.type, setup if setup.training_tokens else update),
-        setup_seconds=setup.seconds,
-        setup_cost_usd=prices.setup_cost(setup),
-        update_seconds=update.seconds,
-        update_cost_usd=prices.setup_cost(update),
-        update_training_tokens=update.training_tokens,
-        update_cached=update.cached,
-        stale=stale,
-        updated=updated,
+def stale_dataset(before: QADataset, after: QADataset, items: Sequence[QAItem]) -> QADataset:
+    """`after`'s questions asked of a strategy that knows only `before` (its train split and corpus)."""
+    return QADataset.build(
+        name=after.name + STALE_SUFFIX,
+        corpus=before.corpus,
+        train=before.train,
+        test=list(items),
+        source=f"{after.source} (questions) with {before.source} (knowledge)",
     )
 
 
@@ -218,30 +156,96 @@ def run_freshness(
     before: str = "company-kb-v1",
     after: str = "company-kb-v2",
     limit: int | None = None,
-    price_table: Path = DEFAULT_PRICE_TABLE,
+    settings: RunSettings | None = None,
     out: Path | None = None,
+    console: Console | None = None,
 ) -> FreshnessResult:
-    """Run the scenario for every strategy entry; save to `out` when given."""
+    """Run the scenario for every strategy entry as one suite run; save to `out` when given.
+
+    Runs are recorded in `settings.results_dir` (default: the folder of `out`) but never enter the
+    leaderboard: their datasets are scenario compositions, not benchmarks."""
     if not strategies:
         raise EvalsError("no strategies to run the freshness scenario on")
     old, new = load_dataset(before), load_dataset(after)
     if [item.id for item in old.test] != [item.id for item in new.test]:
         raise EvalsError(f"{before} and {after} must share their test questions (same ids, same order)")
-    prices = load_price_table(price_table)
-    for entry in strategies:
-        _build(entry).close()  # validate every entry before paying for any model
     items = select_items(new.test, limit)
+    changed = {item.id: bool(item.metadata.get("changed")) for item in items}
+    datasets = [stale_dataset(old, new, items), new.model_copy(update={"test": items})]
+    suite = Suite(
+        name="freshness",
+        description=f"knowledge freshness: prepared on {before}, asked {after}",
+        scorers=["squad"],
+        datasets=[{"name": before}, {"name": after}],
+        strategies=list(strategies),
+    )
+    base = settings or RunSettings(results_dir=out.parent if out else Path("results"), show_progress=False)
+    outcome = run_suite(suite, base.model_copy(update={"update_leaderboard": False}), console, datasets)
+    setups = {(record.dataset, record.strategy): record for record in outcome.manifest.setups}
+    by_pair: dict[tuple[str, str], list[ItemResult]] = {}
+    for item in outcome.results:
+        by_pair.setdefault((item.dataset, item.strategy), []).append(item)
+    stale_name = datasets[0].name
     result = FreshnessResult(
+        run_id=outcome.manifest.run_id,
         before=old.name,
         after=new.name,
         before_fingerprint=old.fingerprint,
         after_fingerprint=new.fingerprint,
         n_test=len(items),
-        n_changed=sum(bool(item.metadata.get("changed")) for item in items),
-        price_table_date=prices.date,
+        n_changed=sum(changed.values()),
+        price_table_date=outcome.manifest.price_table_date,
         generated_at=datetime.now(UTC).replace(microsecond=0),
-        strategies=[run_strategy(entry, old, new, items, prices) for entry in strategies],
+        strategies=[
+            _strategy_freshness(
+                entry,
+                setups[(stale_name, entry.name)],
+                setups[(new.name, entry.name)],
+                _phase(by_pair.get((stale_name, entry.name), []), changed),
+                _phase(by_pair.get((new.name, entry.name), []), changed),
+            )
+            for entry in strategies
+        ],
     )
     if out is not None:
         result.save(out)
     return result
+
+
+def _strategy_freshness(
+    entry: StrategyEntry, setup: SetupRecord, update: SetupRecord, stale: PhaseScores, updated: PhaseScores
+) -> StrategyFreshness:
+    return StrategyFreshness(
+        strategy=entry.name,
+        strategy_type=entry.type,
+        update_path=update.update_path or "none",
+        setup_seconds=setup.setup.seconds,
+        setup_cost_usd=setup.setup_cost_usd,
+        update_seconds=update.setup.seconds,
+        update_cost_usd=update.setup_cost_usd,
+        update_training_tokens=update.setup.training_tokens,
+        update_cached=update.setup.cached,
+        stale=stale,
+        updated=updated,
+    )
+
+
+def _phase(results: Sequence[ItemResult], changed: dict[str, bool]) -> PhaseScores:
+    """One phase's items scored on changed and unchanged facts; failed items score 0."""
+
+    def split(group: list[ItemResult]) -> SplitScore:
+        if not group:
+            return SplitScore()
+        return SplitScore(
+            n=len(group),
+            exact_match=sum(metric_value(item, "exact_match") for item in group) / len(group),
+            f1=sum(metric_value(item, "f1") for item in group) / len(group),
+        )
+
+    seconds = [item.answer.timings.get("total", math.nan) for item in results if item.answer is not None]
+    return PhaseScores(
+        changed=split([item for item in results if changed[item.item_id]]),
+        unchanged=split([item for item in results if not changed[item.item_id]]),
+        answer_seconds=sum(value for value in seconds if not math.isnan(value)),
+        errors=sum(item.status == "error" for item in results),
+    )

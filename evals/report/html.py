@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from evals.core.errors import EvalsError
 from evals.decision.cost_model import BreakEven, CostAssumptions, MeasuredStrategy, break_evens, monthly_cost
-from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_freshness
+from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_freshness, update_path_label
 from evals.decision.recommend import Constraints, Recommendation, load_measurements, recommend_strategy, usd
 from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
 from evals.results.run_store import ITEMS_FILE, runs_dir
@@ -454,9 +454,6 @@ def _break_even_html(dataset: str, pairs: Sequence[BreakEven]) -> str:
     )
 
 
-FRESHNESS_KINDS = {"retrain": "retrain", "reindex": "re-index", "none": "none"}
-
-
 def _freshness_html(result: FreshnessResult) -> str:
     """The knowledge-freshness table: each strategy stale and after its own update, changed vs unchanged facts."""
     e = html.escape
@@ -482,7 +479,7 @@ def _freshness_html(result: FreshnessResult) -> str:
     ]
     rows = []
     for row in result.strategies:
-        kind = FRESHNESS_KINDS[row.update_kind] + (" (cached)" if row.update_cached else "")
+        kind = update_path_label(row.update_path, row.update_cached)
         cells = [
             f'<td class="name">{e(row.strategy)}</td>',
             f'<td class="name">{e(kind)}</td>',

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from evals.core.errors import EvalsError
 from evals.results.leaderboard import (
+    COLUMNS_ADDED_AFTER_VERSION_1,
     IDENTITY_COLUMNS,
     KEY_COLUMNS,
     LEADERBOARD_SCHEMA_VERSION,
@@ -184,14 +185,14 @@ def load_side(reference: str, results_dir: Path) -> Side:
 
 def _csv_side(path: Path) -> Side:
     frame = read_table(path)
-    missing = [column for column in IDENTITY_COLUMNS if column not in frame.columns]
+    missing = [c for c in IDENTITY_COLUMNS if c not in frame.columns and c not in COLUMNS_ADDED_AFTER_VERSION_1]
     if missing:
         raise EvalsError(f"{path}: not a leaderboard CSV (missing column(s) {', '.join(missing)})")
     versions = sorted({int(v) for v in frame["schema_version"].dropna()})
-    if versions != [LEADERBOARD_SCHEMA_VERSION]:
+    if not versions or versions[-1] > LEADERBOARD_SCHEMA_VERSION:
         raise EvalsError(
             f"{path}: schema_version {', '.join(map(str, versions)) or 'missing'}; "
-            f"this version of evals compares schema_version {LEADERBOARD_SCHEMA_VERSION} only"
+            f"this version of evals compares schema_version {LEADERBOARD_SCHEMA_VERSION} and older"
         )
     if frame.empty:
         raise EvalsError(f"{path}: no rows")

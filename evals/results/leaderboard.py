@@ -18,11 +18,12 @@ import pandas as pd
 from pydantic import BaseModel
 
 from evals.core.errors import EvalsError
+from evals.core.strategy import UpdatePath
 from evals.infra.atomic import atomic_write_text, locked
 from evals.results.records import ItemResult, RunManifest, SetupRecord
 from evals.stats.summary import bootstrap_mean, percentiles
 
-LEADERBOARD_SCHEMA_VERSION = 1
+LEADERBOARD_SCHEMA_VERSION = 2
 LEADERBOARD_FILE = "leaderboard.csv"
 HISTORY_FILE = "history.csv"
 KEY_COLUMNS = ["dataset", "strategy"]
@@ -35,11 +36,15 @@ IDENTITY_COLUMNS = [
     "dataset_fingerprint",
     "strategy",
     "strategy_type",
+    "update_path",
+    "routes",
     "n_items",
     "n_ok",
     "n_errors",
     "n_cached",
 ]
+COLUMNS_ADDED_AFTER_VERSION_1 = ("update_path", "routes")
+"""Identity columns rows of schema_version 1 lack; readers treat them as unknown."""
 PROVENANCE_COLUMNS = ["config_hash", "seed", "price_table_date", "git_commit"]
 
 
@@ -54,6 +59,8 @@ class LeaderboardRow(BaseModel):
     dataset_fingerprint: str
     strategy: str
     strategy_type: str
+    update_path: UpdatePath | None = None
+    routes: bool = False
     n_items: int
     n_ok: int
     n_errors: int
@@ -95,6 +102,8 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
                 dataset_fingerprint=manifest.datasets[dataset].fingerprint,
                 strategy=strategy,
                 strategy_type=setup.strategy_type if setup else strategy,
+                update_path=setup.update_path if setup else None,
+                routes=setup.routes if setup else False,
                 n_items=len(items),
                 n_ok=sum(item.status == "ok" for item in items),
                 n_errors=sum(item.status == "error" for item in items),

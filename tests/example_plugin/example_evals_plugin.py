@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Sequence
 
 from evals.core.errors import TransientError
-from evals.core.strategy import Strategy, StrategyParams
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, SetupReport
 
 
@@ -39,6 +39,9 @@ class FirstSentence(Strategy):
         time.sleep(self.params.delay_s)
         text = self.documents[item.gold_doc_ids[0]].text.split(". ")[0] if item.gold_doc_ids else ""
         return Answer(text=text, timings={"read": self.params.delay_s})
+
+    def update_path(self) -> UpdatePath:
+        return "reindex"  # it reads the corpus, so a knowledge update means reloading it
 
 
 class FlakyParams(StrategyParams):
