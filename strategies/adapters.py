@@ -20,7 +20,7 @@ from evals.core.types import QAItem, SetupReport
 from evals.infra.atomic import locked
 from evals.infra.hashing import content_hash, file_sha256
 from strategies.lora_gguf import export_lora_gguf
-from strategies.lora_training import LoraParams, LoraTrainingResult, TrainingExample, train_lora
+from strategies.lora_training import TRAINING_THREADS, LoraParams, LoraTrainingResult, TrainingExample, train_lora
 from strategies.prompts import CLOSED_BOOK_SYSTEM
 
 ADAPTER_FILE = "adapter.gguf"
@@ -40,6 +40,9 @@ class FinetuneParams(BaseModel):
     batch_size: int = Field(default=8, ge=1)
     max_length: int = Field(default=96, ge=16)
     seed: int = 0
+    num_threads: int = Field(
+        default=TRAINING_THREADS, ge=1, description="torch threads while training; part of the adapter's identity"
+    )
 
     def lora_params(self) -> LoraParams:
         return LoraParams(
@@ -50,7 +53,16 @@ class FinetuneParams(BaseModel):
             batch_size=self.batch_size,
             max_length=self.max_length,
             seed=self.seed,
+            num_threads=self.num_threads,
             system_prompt=CLOSED_BOOK_SYSTEM,
+        )
+
+    def determinism(self) -> str:
+        """How reproducible the trained adapter is, for `Strategy.determinism`."""
+        return (
+            f"deterministic on one CPU type and software stack: seed {self.seed}, {self.num_threads} torch threads, "
+            "deterministic algorithms, seeded batch order (the adapter is cached by content hash; "
+            "another CPU instruction set or torch/MKL build may change its last bits)"
         )
 
 

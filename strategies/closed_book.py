@@ -38,6 +38,9 @@ class ClosedBook(Strategy):
         generator = self.params.generator
         return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature)
 
+    def determinism(self) -> dict[str, str]:
+        return {"generation": self.params.generator.determinism()}
+
     def model_identity(self) -> dict[str, Any]:
         return self.backend.identity()
 

@@ -11,6 +11,7 @@ from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, SetupReport
 from strategies.retrieval.bm25 import BM25Retriever
 from strategies.retrieval.chunking import ChunkingParams, chunk_documents
+from strategies.retrieval.ranking import TIE_RULE
 
 
 class ExtractiveParams(StrategyParams):
@@ -37,6 +38,9 @@ class ExtractiveBM25(Strategy):
         contexts = self.retriever.search(item.question, self.params.contexts)
         elapsed = time.perf_counter() - started
         return Answer(text=contexts[0].text if contexts else "", contexts=contexts, timings={"retrieve": elapsed})
+
+    def determinism(self) -> dict[str, str]:
+        return {"retrieval": f"deterministic: BM25 over sentences, {TIE_RULE}; the answer is the best sentence"}
 
     def update_path(self) -> UpdatePath:
         return "reindex"

@@ -53,6 +53,9 @@ class Finetuned(Strategy):
         generator = self.params.generator
         return answer_closed_book(self.backend, item, generator.max_tokens, generator.temperature, worked_example=False)
 
+    def determinism(self) -> dict[str, str]:
+        return {"training": self.params.finetune.determinism(), "generation": self.params.generator.determinism()}
+
     def update_path(self) -> UpdatePath:
         return "retrain"
 

@@ -86,6 +86,20 @@ class Hybrid(Strategy):
             }
         )
 
+    def determinism(self) -> dict[str, str]:
+        routing = (
+            "deterministic on one CPU type: similarity to the train questions with the pinned embedder; a question "
+            "within ~1e-7 of a threshold can route differently on another CPU type"
+            if self.params.router.mode == "similarity"
+            else "deterministic: rules on the question text"
+        )
+        return {
+            "training": self.params.finetune.determinism(),
+            "retrieval": self.params.retrieval.determinism(),
+            "routing": routing,
+            "generation": self.params.generator.determinism(),
+        }
+
     def update_path(self) -> UpdatePath:
         return "retrain+reindex"
 

@@ -12,9 +12,7 @@ loss covers only the completion tokens (the answer plus the end-of-turn token).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
 import time
 import warnings
@@ -43,8 +41,9 @@ IGNORE_INDEX = -100
 ADAPTER_SUBDIR = "adapter"
 RESULT_FILE = "training_result.json"
 
-# transformers 5 warns about its own deprecated attribute when peft checks it; nothing to act on.
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+TRAINING_THREADS = 2
+"""torch intra-op threads for training, whatever the machine: torch does not promise the same floats on
+another thread count. Two is torch's own default on the 2-core machines the default suite is sized for."""
 
 ProgressCallback = Callable[[int, int, float], None]
 """Called after each optimizer step with (step, max_steps, loss)."""
@@ -77,8 +76,8 @@ class LoraParams(BaseModel):
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     seed: int = 0
-    num_threads: int | None = None
-    """torch intra-op threads; None uses every core the process may run on."""
+    num_threads: int = Field(default=TRAINING_THREADS, ge=1)
+    """torch intra-op threads; fixed (not the machine's core count) so that the adapter does not depend on it."""
 
 
 class LoraTrainingResult(BaseModel):
@@ -171,7 +170,10 @@ def train_lora(
 ) -> LoraTrainingResult:
     """Train a LoRA adapter on `examples` and save it under `out_dir/adapter`.
 
-    Deterministic for a given seed, thread count and software stack. Writes
+    Deterministic for a given seed, thread count, CPU type and software stack: torch is seeded (inside
+    a forked RNG state, so the caller's is untouched), runs `params.num_threads` threads with
+    deterministic algorithms, and batches follow a seeded order. torch's thread count and
+    deterministic-algorithms flag are process-wide; both are restored afterwards. Writes
     `out_dir/training_result.json` next to the adapter.
     """
     import torch
@@ -180,12 +182,16 @@ def train_lora(
     if not examples:
         raise ValueError("no training examples")
     out_dir = Path(out_dir)
-    threads = params.num_threads or _available_cores()
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     started = time.perf_counter()
     try:
-        with torch.random.fork_rng(devices=[]):
+        torch.set_num_threads(params.num_threads)
+        torch.use_deterministic_algorithms(True)
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # transformers 5 warns about its own deprecated attribute when peft checks it; nothing to act on.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             torch.manual_seed(params.seed)
             model, tokenizer = load_base_model(base_gguf)
             encoded = [encode_example(tokenizer, ex, params.system_prompt, params.max_length) for ex in examples]
@@ -204,6 +210,7 @@ def train_lora(
             adapter_dir = out_dir / ADAPTER_SUBDIR
             peft_model.save_pretrained(str(adapter_dir), save_embedding_layers=False)
     finally:
+        torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
         torch.set_num_threads(previous_threads)
     result = LoraTrainingResult(
         adapter_dir=adapter_dir,
@@ -217,12 +224,6 @@ def train_lora(
     )
     (out_dir / RESULT_FILE).write_text(result.model_dump_json(indent=2))
     return result
-
-
-def _available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
@@ -296,11 +297,3 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     span = max(1, total - warmup)
     progress = min(1.0, (step - warmup) / span)
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def load_training_result(out_dir: Path) -> LoraTrainingResult | None:
-    """The result a previous `train_lora` run saved in `out_dir`, if any."""
-    path = Path(out_dir) / RESULT_FILE
-    if not path.is_file():
-        return None
-    return LoraTrainingResult.model_validate(json.loads(path.read_text()))

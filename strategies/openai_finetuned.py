@@ -177,6 +177,12 @@ class OpenAIFinetuned(Strategy):
         identity["params"] = {k: v for k, v in identity["params"].items() if k not in WAIT_SETTINGS}
         return identity
 
+    def determinism(self) -> dict[str, str]:
+        return {
+            "training": "nondeterministic: an OpenAI fine-tuning job; the seed is sent, the same model is not promised",
+            "generation": f"nondeterministic: a remote endpoint at temperature {self.params.temperature:g}",
+        }
+
     def update_path(self) -> UpdatePath:
         return "retrain"
 

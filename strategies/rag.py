@@ -80,6 +80,12 @@ class Rag(Strategy):
         answer = answer_with_sources(self.backend, item, contexts, generator.max_tokens, generator.temperature)
         return answer.model_copy(update={"timings": {"retrieve": seconds, **answer.timings}})
 
+    def determinism(self) -> dict[str, str]:
+        notes = {"retrieval": self.params.retrieval.determinism(), "generation": self.params.generator.determinism()}
+        if self.params.finetune is not None:
+            notes["training"] = self.params.finetune.determinism()
+        return notes
+
     def update_path(self) -> UpdatePath:
         return "reindex" if self.params.finetune is None else "retrain+reindex"
 

@@ -22,6 +22,7 @@ from strategies.retrieval.chunking import Chunk, ChunkingParams, chunk_documents
 from strategies.retrieval.dense import INDEX_FILE, DenseRetriever, index_key
 from strategies.retrieval.embeddings import Embedder
 from strategies.retrieval.hybrid_search import HybridRetriever
+from strategies.retrieval.ranking import Hit, deterministic_top_k, first_depth
 
 RECALL_QUESTIONS = 50
 # Observed recall@5 on the first 50 squad-mini test questions (document chunks): dense 0.90,
@@ -117,6 +118,31 @@ def test_embeddings_are_unit_float32_rows(embedder: Embedder) -> None:
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert embedder.embed([]).shape == (0, 384)
     np.testing.assert_allclose(embedder.embed(["Normandy"], batch_size=1)[0], vectors[2], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_embeddings_do_not_depend_on_the_callers_thread_count(embedder: Embedder) -> None:
+    """Unpinned, these squad-mini queries embedded alone on 2 torch threads differ from 1 or 3 threads
+    by up to 1.2e-7 (measured on an AVX-512 CPU)."""
+    import torch
+
+    queries = ["In what year was Roger II made king?", "Who was Robert's son?"]
+    previous = torch.get_num_threads()
+    try:
+        vectors = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            vectors.append(np.stack([embedder.embed([query])[0] for query in queries]))
+            assert torch.get_num_threads() == threads, "the caller's setting is restored"
+    finally:
+        torch.set_num_threads(previous)
+    assert np.array_equal(vectors[0], vectors[1]) and np.array_equal(vectors[0], vectors[2])
+
+
+def test_embedder_identity_names_its_thread_count() -> None:
+    assert Embedder(num_threads=1).identity() != Embedder(num_threads=2).identity()
+    with pytest.raises(ValueError, match="num_threads"):
+        Embedder(num_threads=0)
 
 
 # --- dense retrieval on squad-mini ------------------------------------------------------------
@@ -249,6 +275,50 @@ def test_concurrent_builders_build_once(doc_chunks: list[Chunk], tmp_path: Path)
         thread.join()
     assert sorted(r.built_from_cache for r in retrievers) == [False, True, True, True]
     assert sum(e.calls for e in embedders) == 1
+
+
+# --- deterministic ties ---------------------------------------------------------------------
+
+
+def test_top_k_orders_ties_by_position_whatever_the_index_order() -> None:
+    hits: list[Hit] = [(7, 0.5), (3, 0.5 + 1e-7), (9, 0.9), (1, 0.5 - 1e-7), (4, 0.1)]
+    for ordering in (hits, hits[::-1]):
+        by_score = sorted(ordering, key=lambda hit: -hit[1])  # the index's order; equal scores as they come
+
+        def search(depth: int, by_score: list[Hit] = by_score) -> list[Hit]:
+            return by_score[:depth]
+
+        assert deterministic_top_k(search, 3, 5) == [(9, 0.9), (1, 0.5 - 1e-7), (3, 0.5 + 1e-7)]
+    assert deterministic_top_k(lambda depth: hits[:depth], 0, 5) == []
+    assert deterministic_top_k(lambda depth: [], 3, 5) == []
+
+
+def test_top_k_looks_past_its_margin_while_ties_continue() -> None:
+    """A tie group longer than the first depth: the index returns its worst positions first, yet the
+    lowest positions win."""
+    total = 100
+    index_order: list[Hit] = [(position, 0.25) for position in reversed(range(total))]
+    depths: list[int] = []
+
+    def search(depth: int) -> list[Hit]:
+        depths.append(depth)
+        return index_order[:depth]
+
+    assert deterministic_top_k(search, 2, total) == [(0, 0.25), (1, 0.25)]
+    assert depths[0] == first_depth(2, total) and depths[-1] == total
+
+
+def test_dense_and_bm25_break_ties_by_corpus_position(tmp_path: Path) -> None:
+    """The same text in many documents scores the same: the earliest documents come first."""
+    chunks = [Chunk(doc_id=f"d{n:02d}", index=0, text="Normans settled in Normandy") for n in range(30)]
+    chunks.insert(10, Chunk(doc_id="other", index=0, text="The Eiffel Tower is in Paris"))
+    dense = DenseRetriever(chunks, HashEmbedder(), tmp_path)
+    bm25 = BM25Retriever(chunks)
+    for found in (dense.search("Normans Normandy", 3), dense.search_many(["Normans Normandy"], 3)[0]):
+        assert [c.doc_id for c in found] == ["d00", "d01", "d02"]
+    assert [c.doc_id for c in bm25.search("Normans Normandy", 3)] == ["d00", "d01", "d02"]
+    assert [c.doc_id for c in dense.search("Normans Normandy", 25)][-1] == "d24"
+    assert [c.doc_id for c in bm25.search("Eiffel Paris", 3)] == ["other"]
 
 
 # --- hybrid fusion ----------------------------------------------------------------------------

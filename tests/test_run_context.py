@@ -77,6 +77,11 @@ def test_declared_update_paths_reach_the_leaderboard(tmp_path: Path) -> None:
         ("extractive_bm25", "reindex", False),
     }
     assert {record.update_path for record in outcome.manifest.setups} == {"reindex"}
+    determinism = {record.strategy: record.determinism for record in outcome.manifest.setups}
+    assert determinism["first_sentence"] == {
+        "answers": "undeclared: the strategy does not say whether its answers are reproducible"
+    }
+    assert all(note.startswith("deterministic") for note in determinism["extractive_bm25"].values())
 
 
 @pytest.mark.slow

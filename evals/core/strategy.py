@@ -71,6 +71,13 @@ class Strategy(ABC):
         nothing, as for a closed-book model; strategies that index or train say so."""
         return "none"
 
+    def determinism(self) -> dict[str, str]:
+        """How reproducible the answers are, stage by stage, for the run manifest: e.g.
+        ``{"generation": "deterministic: ...", "training": "nondeterministic: ..."}``. Each note starts
+        with "deterministic" (the same commit, suite and software give the same answers on the same kind
+        of CPU) or "nondeterministic" and says why. Default: undeclared."""
+        return {"answers": "undeclared: the strategy does not say whether its answers are reproducible"}
+
     def model_identity(self) -> dict[str, Any]:
         """What identifies the model(s) behind the answers (file hashes, endpoint model names)."""
         return {}

@@ -236,6 +236,7 @@ class SuiteRun:
                 strategy_type=entry.type,
                 update_path=strategy.update_path(),
                 routes=strategy.routes,
+                determinism=strategy.determinism(),
                 identity=identity,
                 setup=report,
                 setup_cost_usd=self.price_table.setup_cost(report),

@@ -65,6 +65,9 @@ class SetupRecord(BaseModel):
         default=None, description="what a knowledge update forces the strategy to redo (None: recorded before 0.2)"
     )
     routes: bool = Field(default=False, description="the strategy routes each question to one of several paths")
+    determinism: dict[str, str] = Field(
+        default_factory=dict, description="per stage, whether the answers are reproducible and why not"
+    )
     identity: dict[str, Any]
     setup: SetupReport
     setup_cost_usd: float

@@ -32,12 +32,36 @@ class GeneratorParams(BaseModel):
     timeout: float | None = Field(
         default=None, gt=0, exclude=True, description="seconds per request (openai backend); not part of the identity"
     )
+    n_threads: int | None = Field(
+        default=None,
+        ge=1,
+        exclude=True,
+        description="llama.cpp threads (generation and prompt); default: half the CPUs. Not part of the identity: "
+        "llama.cpp's CPU kernels give the same logits on any thread count",
+    )
 
     @model_validator(mode="after")
     def _openai_needs_model(self) -> GeneratorParams:
         if self.backend == "openai" and not self.model:
             raise ValueError("backend 'openai' needs `model` (the endpoint's model name)")
         return self
+
+    def determinism(self) -> str:
+        """How reproducible this generator's replies are, for `Strategy.determinism`."""
+        if self.backend == "openai":
+            return (
+                f"nondeterministic: remote endpoint model {self.model!r} at temperature {self.temperature:g}; "
+                "servers do not guarantee identical replies (batching, hardware, silent model updates)"
+            )
+        decoding = (
+            "greedy decoding (temperature 0)"
+            if self.temperature == 0
+            else f"sampling at temperature {self.temperature:g} with seed {self.seed}, reseeded every call"
+        )
+        return (
+            f"deterministic on one CPU type: llama.cpp {decoding}, every prompt evaluated from scratch, "
+            "the same logits on any thread count; another CPU instruction set or llama.cpp build can move a near-tie"
+        )
 
 
 def make_backend(params: GeneratorParams, lora_path: Path | None = None) -> ChatBackend:
@@ -68,6 +92,8 @@ def make_local_backend(params: GeneratorParams, lora_path: Path | None = None) -
         model_path=params.model_path,
         lora_path=lora_path,
         n_ctx=params.n_ctx,
+        n_threads=params.n_threads,
+        n_threads_batch=params.n_threads,
         seed=params.seed,
         model_name=params.price_as,
     )

@@ -8,6 +8,7 @@ import bm25s
 
 from evals.core.types import RetrievedContext
 from strategies.retrieval.chunking import Chunk
+from strategies.retrieval.ranking import Hit, deterministic_top_k
 
 
 class BM25Retriever:
@@ -24,14 +25,18 @@ class BM25Retriever:
         )
 
     def search(self, query: str, k: int) -> list[RetrievedContext]:
-        """The `k` best chunks for `query`, best first."""
+        """The `k` best chunks for `query`, best first; chunks that match no query term are left out.
+
+        Ties (scores equal to `ranking.SCORE_DECIMALS` decimals) go to the chunk earlier in the corpus."""
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
         if not tokens[0]:
             return []
-        k = min(k, len(self.chunks))
-        positions, scores = self._index.retrieve(tokens, k=k, show_progress=False)
+
+        def search(depth: int) -> list[Hit]:
+            positions, scores = self._index.retrieve(tokens, k=depth, show_progress=False)
+            return [(int(p), float(s)) for p, s in zip(positions[0], scores[0], strict=True) if s > 0]
+
         return [
-            RetrievedContext(doc_id=self.chunks[position].doc_id, text=self.chunks[position].text, score=float(score))
-            for position, score in zip(positions[0], scores[0], strict=True)
-            if score > 0
+            RetrievedContext(doc_id=self.chunks[position].doc_id, text=self.chunks[position].text, score=score)
+            for position, score in deterministic_top_k(search, k, len(self.chunks))
         ]

@@ -13,8 +13,9 @@ from evals.core.types import Document
 from strategies.retrieval.bm25 import BM25Retriever
 from strategies.retrieval.chunking import ChunkingParams, chunk_documents
 from strategies.retrieval.dense import DenseRetriever
-from strategies.retrieval.embeddings import Embedder
+from strategies.retrieval.embeddings import EMBEDDING_THREADS, Embedder
 from strategies.retrieval.hybrid_search import HybridRetriever, Retriever
+from strategies.retrieval.ranking import TIE_RULE
 
 
 class RetrievalParams(BaseModel):
@@ -25,6 +26,18 @@ class RetrievalParams(BaseModel):
     retriever: Literal["dense", "bm25", "hybrid"] = "dense"
     top_k: int = Field(default=2, ge=1, le=20)
     chunking: ChunkingParams = Field(default_factory=lambda: ChunkingParams(mode="words", size=80, overlap=20))
+
+    def determinism(self) -> str:
+        """How reproducible the retrieved chunks are, for `Strategy.determinism`."""
+        if self.retriever == "bm25":
+            return f"deterministic: BM25, {TIE_RULE}"
+        dense = (
+            f"all-MiniLM-L6-v2 on {EMBEDDING_THREADS} torch threads and exact FAISS search, {TIE_RULE}; "
+            "another CPU instruction set can move a score across the rounding"
+        )
+        if self.retriever == "dense":
+            return f"deterministic on one CPU type: {dense}"
+        return f"deterministic on one CPU type: reciprocal-rank fusion of BM25 and {dense}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from evals.infra.atomic import locked
 from evals.infra.hashing import content_hash
 from strategies.retrieval.chunking import Chunk
 from strategies.retrieval.embeddings import Embedder
+from strategies.retrieval.ranking import Hit, deterministic_top_k, first_depth
 
 INDEX_FORMAT = 1
 INDEX_FILE = "index.faiss"
@@ -41,6 +42,11 @@ def index_key(chunks: Sequence[Chunk], embedder_identity: dict[str, Any]) -> str
         },
         length=32,
     )
+
+
+def _hits(positions: Any, scores: Any) -> list[Hit]:
+    """One row of a FAISS search as (position, score) pairs; -1 marks an empty slot."""
+    return [(int(position), float(score)) for position, score in zip(positions, scores, strict=True) if position >= 0]
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -115,7 +121,9 @@ class DenseRetriever:
             raise
 
     def search(self, query: str, k: int) -> list[RetrievedContext]:
-        """The `k` chunks most similar to `query`, best first, scored by cosine similarity."""
+        """The `k` chunks most similar to `query`, best first, scored by cosine similarity.
+
+        Ties (scores equal to `ranking.SCORE_DECIMALS` decimals) go to the chunk earlier in the corpus."""
         return self.search_many([query], k)[0]
 
     def search_many(self, queries: Sequence[str], k: int) -> list[list[RetrievedContext]]:
@@ -125,16 +133,23 @@ class DenseRetriever:
         k = min(k, len(self.chunks))
         if k <= 0:
             return [[] for _ in queries]
-        scores, positions = self._index.search(self.embedder.embed(queries), k)
-        return [
-            [
-                self._context(position, score)
-                for position, score in zip(row_positions, row_scores, strict=True)
-                if position >= 0
-            ]
-            for row_positions, row_scores in zip(positions, scores, strict=True)
-        ]
+        vectors = self.embedder.embed(queries)
+        depth = first_depth(k, len(self.chunks))
+        scores, positions = self._index.search(vectors, depth)  # one batched search serves the usual case
+        results: list[list[RetrievedContext]] = []
+        for row in range(len(queries)):
+            first = _hits(positions[row], scores[row])
+
+            def search(n: int, row: int = row, first: list[Hit] = first) -> list[Hit]:
+                if n <= depth:
+                    return first[:n]
+                more_scores, more_positions = self._index.search(vectors[row : row + 1], n)  # ties past the margin
+                return _hits(more_positions[0], more_scores[0])
+
+            best = deterministic_top_k(search, k, len(self.chunks))
+            results.append([self._context(position, score) for position, score in best])
+        return results
 
     def _context(self, position: int, score: float) -> RetrievedContext:
         chunk = self.chunks[position]
-        return RetrievedContext(doc_id=chunk.doc_id, text=chunk.text, score=float(score))
+        return RetrievedContext(doc_id=chunk.doc_id, text=chunk.text, score=score)

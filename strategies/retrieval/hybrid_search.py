@@ -6,6 +6,9 @@ from typing import Protocol
 
 from evals.core.types import RetrievedContext
 
+FUSED_SCORE_DECIMALS = 12
+"""Fused scores equal to this many decimals tie (float addition noise is around 1e-18)."""
+
 
 class Retriever(Protocol):
     def search(self, query: str, k: int) -> list[RetrievedContext]: ...
@@ -38,5 +41,7 @@ class HybridRetriever:
                 if key not in seen:  # a repeated chunk counts once per list, at its best rank
                     seen.add(key)
                     fused[key] = fused.get(key, 0.0) + 1.0 / (self.k_rrf + rank)
-        best = sorted(fused.items(), key=lambda entry: -entry[1])[:k]
+        # Fused scores are sums of exact reciprocals: equal sums can differ in the last bit, so compare
+        # them rounded; the stable sort then keeps the dense-then-BM25 order of equal scores.
+        best = sorted(fused.items(), key=lambda entry: -round(entry[1], FUSED_SCORE_DECIMALS))[:k]
         return [RetrievedContext(doc_id=doc_id, text=text, score=score) for (doc_id, text), score in best]
