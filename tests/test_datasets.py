@@ -161,3 +161,38 @@ def test_broken_squad_json_names_line(tmp_path: Path) -> None:
 def test_unknown_shipped_dataset_lists_known_ones() -> None:
     with pytest.raises(DatasetError, match="unknown dataset 'nope'.*squad-mini"):
         load_dataset("nope")
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_nested_acceptable_answers_are_flattened_not_stringified(tmp_path: Path, suffix: str) -> None:
+    """RGB ships acceptable answers as lists of alternatives: every alternative is a gold answer."""
+    rows = [
+        {"id": "q1", "question": "When?", "answers": [["Sep 20, 2019", "September 20 2019"], ["20 Sep 2019"]]},
+        {"id": "q2", "question": "Who?", "answers": [["Ada Lovelace"]]},
+        {"id": "q3", "question": "How many?", "answers": [1815]},
+    ]
+    if suffix == "jsonl":
+        write_jsonl(tmp_path / "qa.jsonl", rows)
+    else:
+        pd.DataFrame(rows[:2]).to_parquet(tmp_path / "qa.parquet")
+    by_id = {item.id: item for item in load_dataset(spec(tmp_path, test=f"qa.{suffix}")).test}
+    assert by_id["q1"].answers == ["Sep 20, 2019", "September 20 2019", "20 Sep 2019"]
+    assert by_id["q2"].answers == ["Ada Lovelace"]
+    if suffix == "jsonl":
+        assert by_id["q3"].answers == ["1815"]
+
+
+@pytest.mark.parametrize("answers", [[{"value": "x"}], {"value": "x"}, [True], [["x", {"nested": "object"}]]], ids=str)
+def test_gold_answers_of_an_unexpected_shape_name_row_and_column(tmp_path: Path, answers: object) -> None:
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"id": "q1", "question": "Q?", "answers": ["fine"]}, {"id": "q2", "question": "Q?", "answers": answers}],
+    )
+    with pytest.raises(DatasetError, match=r"qa.jsonl.*row 2, column 'answers'"):
+        load_dataset(spec(tmp_path, test="qa.jsonl"))
+
+
+def test_a_json_table_that_is_not_squad_suggests_jsonl(tmp_path: Path) -> None:
+    (tmp_path / "qa.json").write_text(json.dumps([{"id": "q1", "question": "Q?", "answers": ["a"]}]))
+    with pytest.raises(DatasetError, match=r'qa.json: not SQuAD format.*format = "jsonl"'):
+        load_dataset(spec(tmp_path, source="qa.json"))

@@ -35,7 +35,10 @@ def load_squad_json(path: Path) -> tuple[list[Document], list[QAItem]]:
     """
     payload = read_json(path)
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise DatasetError(f"{path}: not SQuAD format (expected an object with a 'data' list of articles)")
+        raise DatasetError(
+            f"{path}: not SQuAD format (expected an object with a 'data' list of articles); for a table of "
+            'question/answer records, save it as JSON Lines and set format = "jsonl" in the dataset entry'
+        )
     corpus: list[Document] = []
     items: list[QAItem] = []
     for article_index, article in enumerate(payload["data"]):

@@ -115,7 +115,7 @@ def items_from_rows(
                 f"{where}: row {row_number}, column {mapping.answers!r} is missing; "
                 "give [] for an unanswerable question or map an is_impossible column"
             )
-        answers = _answer_texts(row[mapping.answers])
+        answers = _answer_texts(row[mapping.answers], f"{where}: row {row_number}, column {mapping.answers!r}")
         try:
             items.append(
                 QAItem(
@@ -160,14 +160,35 @@ def documents_from_rows(
     return documents
 
 
-def _answer_texts(value: Any) -> list[str]:
-    """Answers as a list of strings, from a string, a list, or SQuAD-hub style {"text": [...]}."""
-    if isinstance(value, Mapping) and "text" in value:
+def _answer_texts(value: Any, where: str) -> list[str]:
+    """Acceptable answers as a flat list of strings, from a string, a number, a list (nested lists of
+    alternatives are flattened, as RGB ships them), or SQuAD-hub style {"text": [...]}. Any other shape is an
+    error naming `where`, never a stringified object silently used as a gold answer."""
+    if isinstance(value, Mapping):
+        if "text" not in value:
+            raise DatasetError(f"{where}: an answer object needs a 'text' field, got keys {sorted(value)}")
         value = value["text"]
-    if isinstance(value, str) and value.startswith("["):
+    if isinstance(value, str) and value.lstrip().startswith("["):
         with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)  # CSV cells holding a JSON list
-    return [str(answer) for answer in _as_list(value) if str(answer).strip()]
+    texts = []
+    for answer in _flatten(value):
+        if isinstance(answer, bool) or not isinstance(answer, str | int | float):
+            raise DatasetError(f"{where}: expected answer text, a number or a list of them; found {answer!r}")
+        if str(answer).strip():
+            texts.append(str(answer))
+    return texts
+
+
+def _flatten(value: Any) -> list[Any]:
+    """Nested lists and tuples (and numpy arrays from Parquet) as one flat list; None as no answers."""
+    if value is None:
+        return []
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [leaf for element in value for leaf in _flatten(element)]
+    return [value]
 
 
 def _as_list(value: Any) -> list[Any]:
