@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from evals.core.strategy import Strategy, StrategyParams
+from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_closed_book
@@ -40,6 +40,9 @@ class ClosedBook(Strategy):
 
     def determinism(self) -> dict[str, str]:
         return {"generation": self.params.generator.determinism()}
+
+    def update_path(self) -> UpdatePath:
+        return "none"
 
     def model_identity(self) -> dict[str, Any]:
         return self.backend.identity()

@@ -94,7 +94,8 @@ def test_report_shows_freshness_table(results_dir: Path, tmp_path: Path) -> None
     copy = tmp_path / "results"
     shutil.copytree(results_dir, copy)
     entries = [StrategyEntry(name="extractive_bm25"), StrategyEntry(name="closed_book_fake", type="first_sentence")]
-    result = run_freshness(entries, limit=6, out=copy / FRESHNESS_FILE)
+    settings = RunSettings(results_dir=copy, cache_dir=tmp_path / "cache", show_progress=False)  # a cold update
+    result = run_freshness(entries, limit=6, settings=settings, out=copy / FRESHNESS_FILE)
     built = build_report(copy, tmp_path / "out")
     assert built.freshness == copy / FRESHNESS_FILE and load_freshness(built.freshness) == result
     page = built.index_html.read_text(encoding="utf-8")

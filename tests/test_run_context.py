@@ -99,3 +99,41 @@ def test_cache_dir_moves_indexes_as_well_as_answers(tmp_path: Path) -> None:
     assert any((chosen / "indexes").iterdir()), "the FAISS index was not written under --cache-dir"
     assert any((chosen / "answers").rglob("*.json"))
     assert not (tmp_path / "cache").exists() and not (tmp_path / ".cache").exists()
+
+
+def _table_suite(tmp_path: Path, with_train: bool, with_corpus: bool = True) -> Suite:
+    rows = [
+        {"id": f"q{i}", "question": f"Where is thing {i}?", "answers": ["here"], "doc": f"d{i % 2}"} for i in range(6)
+    ]
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:4]))
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[4:]))
+    (tmp_path / "corpus.jsonl").write_text(
+        "".join(json.dumps({"id": f"d{i}", "title": "", "text": f"Thing {i} is here. More."}) + "\n" for i in range(2))
+    )
+    dataset = {"name": "things", "test": str(tmp_path / "test.jsonl"), "columns": {"gold_doc_ids": "doc"}}
+    if with_corpus:
+        dataset["corpus"] = str(tmp_path / "corpus.jsonl")
+    if with_train:
+        dataset["train"] = str(tmp_path / "train.jsonl")
+    return Suite(name="things", datasets=[dataset], strategies=[StrategyEntry(name="first_sentence")])
+
+
+def test_adding_a_train_split_keeps_the_answers_of_a_strategy_that_never_trains(tmp_path: Path) -> None:
+    settings = RunSettings(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False)
+    first = run_suite(_table_suite(tmp_path, with_train=False), settings)
+    second = run_suite(_table_suite(tmp_path, with_train=True), settings)
+    assert first.manifest.run_id != second.manifest.run_id  # the dataset changed, so it is a new run ...
+    assert [result.cached for result in second.results] == [True] * 4  # ... but first_sentence reads no train split
+
+
+def test_a_strategy_needing_a_corpus_the_dataset_lacks_fails_before_any_work(tmp_path: Path) -> None:
+    from evals.core.errors import SuiteError
+
+    settings = RunSettings(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False)
+    suite = _table_suite(tmp_path, with_train=False, with_corpus=False)
+    suite = suite.model_copy(update={"datasets": [{k: v for k, v in suite.datasets[0].items() if k != "columns"}]})
+    with pytest.raises(
+        SuiteError, match=r"strategy 'first_sentence' retrieves from a corpus.*'things' has none.*corpus ="
+    ):
+        run_suite(suite, settings)
+    assert not (tmp_path / "results").exists()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evals.core.errors import SuiteError
 from evals.core.registry import Registry
-from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
+from evals.core.types import Answer, Document, Knowledge, QAItem, RunContext, SetupReport
 
 
 class StrategyParams(BaseModel):
@@ -27,6 +27,18 @@ class StrategyParams(BaseModel):
 UpdatePath = Literal["none", "reindex", "retrain", "retrain+reindex"]
 """What a strategy must redo when the knowledge changes: nothing (it never learns it), rebuild its index,
 retrain its model, or both."""
+
+KNOWLEDGE_READ: dict[UpdatePath, tuple[Knowledge, ...]] = {
+    "none": (),
+    "reindex": ("corpus",),
+    "retrain": ("train",),
+    "retrain+reindex": ("corpus", "train"),
+}
+
+
+def knowledge_read(path: UpdatePath | None) -> tuple[Knowledge, ...]:
+    """The parts of a dataset a strategy with this update path learns from; all of them when undeclared."""
+    return ("corpus", "train") if path is None else KNOWLEDGE_READ[path]
 
 
 class Strategy(ABC):
@@ -66,10 +78,13 @@ class Strategy(ABC):
     def answer(self, item: QAItem) -> Answer:
         """Answer one item; raise `evals.core.errors.TransientError` for failures worth retrying."""
 
-    def update_path(self) -> UpdatePath:
-        """What a knowledge update forces this strategy to redo (the decision code prices it). Default:
-        nothing, as for a closed-book model; strategies that index or train say so."""
-        return "none"
+    def update_path(self) -> UpdatePath | None:
+        """What a knowledge update forces this strategy to redo, which is also what it learns from: `reindex`
+        reads the corpus, `retrain` the train split, `none` neither. The decision code prices maintenance by
+        it, the answer cache keys answers by only the knowledge it names, and a suite fails before any work
+        when a dataset lacks that knowledge. Default None (undeclared): keyed by all of it, classified from
+        what its setup did."""
+        return None
 
     def determinism(self) -> dict[str, str]:
         """How reproducible the answers are, stage by stage, for the run manifest: e.g.

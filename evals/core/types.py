@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Knowledge = Literal["corpus", "train"]
+"""What a strategy may learn from: the documents it can retrieve, the questions it can train on."""
 
 
 class Document(BaseModel):

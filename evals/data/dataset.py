@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from evals.core.errors import DatasetError
-from evals.core.types import Document, QAItem
+from evals.core.types import Document, Knowledge, QAItem
 
 SquadVersion = Literal["1.1", "2.0"]
 
@@ -66,6 +66,12 @@ class QADataset(BaseModel):
         """Fingerprint of what strategies prepare on (corpus and train split): answers depend on it,
         not on which other questions are being scored."""
         return _fingerprint(self.corpus, self.train)
+
+    def fingerprint_of(self, knowledge: Iterable[Knowledge]) -> str:
+        """Fingerprint of the named parts only: a strategy that never reads the train split keeps its
+        cached answers when a train split is added."""
+        parts = set(knowledge)
+        return _fingerprint(self.corpus if "corpus" in parts else [], self.train if "train" in parts else [])
 
     def documents_by_id(self) -> dict[str, Document]:
         return {document.id: document for document in self.corpus}

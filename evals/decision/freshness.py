@@ -75,7 +75,7 @@ class StrategyFreshness(BaseModel):
 
     strategy: str
     strategy_type: str
-    update_path: UpdatePath
+    update_path: UpdatePath | None = Field(description="as the strategy declares it; None when undeclared")
     setup_seconds: float
     setup_cost_usd: float
     update_seconds: float
@@ -135,9 +135,9 @@ def select_items(items: Sequence[QAItem], limit: int | None) -> list[QAItem]:
     return [item for item in items if item.id in chosen]
 
 
-def update_path_label(path: UpdatePath, cached: bool = False) -> str:
+def update_path_label(path: UpdatePath | None, cached: bool = False) -> str:
     """How a report names an update path."""
-    return UPDATE_PATH_LABELS[path] + (" (cached)" if cached else "")
+    return (UPDATE_PATH_LABELS[path] if path is not None else "undeclared") + (" (cached)" if cached else "")
 
 
 def stale_dataset(before: QADataset, after: QADataset, items: Sequence[QAItem]) -> QADataset:
@@ -218,7 +218,7 @@ def _strategy_freshness(
     return StrategyFreshness(
         strategy=entry.name,
         strategy_type=entry.type,
-        update_path=update.update_path or "none",
+        update_path=update.update_path,
         setup_seconds=setup.setup.seconds,
         setup_cost_usd=setup.setup_cost_usd,
         update_seconds=update.setup.seconds,

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from evals.core.errors import EvalsError, TransientError
-from evals.core.strategy import STRATEGIES, Strategy
+from evals.core.errors import EvalsError, SuiteError, TransientError
+from evals.core.strategy import STRATEGIES, Strategy, UpdatePath, knowledge_read
 from evals.core.suite import StrategyEntry, Suite
 from evals.core.types import Answer, QAItem, RunContext, SetupReport, default_cache_dir
 from evals.data import QADataset, load_dataset
@@ -87,10 +87,10 @@ class SuiteRun:
         self.price_table: PriceTable = load_price_table(settings.price_table)
         self.cache = AnswerCache(settings.cache_dir)
         self.strategy_factories = {entry.name: STRATEGIES.get(entry.type) for entry in suite.strategies}
-        for entry in suite.strategies:  # validate every strategy's params before any work starts
-            self._build_strategy(entry)
+        update_paths = {entry.name: self._build_strategy(entry).update_path() for entry in suite.strategies}
         self.scorer_factories = {name: SCORERS.get(name) for name in suite.scorers}
         self.datasets = list(datasets) if datasets is not None else [load_dataset(s) for s in suite.dataset_specs()]
+        _check_knowledge(self.datasets, update_paths)
         self.config_hash = content_hash(  # what the results depend on: resuming requires all of it unchanged
             {
                 "suite": suite.config_hash(),
@@ -168,7 +168,8 @@ class SuiteRun:
     async def _run_pair(self, dataset: QADataset, entry: StrategyEntry, scorers: Sequence[Scorer]) -> None:
         strategy = self._build_strategy(entry)
         identity = strategy.identity()
-        keys = {item.id: answer_key(identity, dataset.knowledge_fingerprint, item) for item in dataset.test}
+        knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
+        keys = {item.id: answer_key(identity, knowledge, item) for item in dataset.test}
         pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
         all_cached = self.settings.use_cache and all(self.cache.get(keys[item.id]) for item in pending)
         try:
@@ -218,7 +219,8 @@ class SuiteRun:
             if prepare:
                 strategy.prepare(dataset.train, dataset.corpus)
             return
-        setup_key = content_hash({"setup": identity, "dataset": dataset.knowledge_fingerprint}, length=32)
+        knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
+        setup_key = content_hash({"setup": identity, "dataset": knowledge}, length=32)
         stored = self.cache.get_setup(setup_key)
         if prepare or stored is None:
             self.console.print(f"Preparing [bold]{entry.name}[/] on {dataset.name} …")
@@ -327,6 +329,23 @@ class SuiteRun:
         if self.settings.update_leaderboard:
             update_leaderboard(self.settings.results_dir, rows)
         return RunOutcome(manifest=self.manifest, results=results, rows=rows)
+
+
+def _check_knowledge(datasets: Sequence[QADataset], update_paths: dict[str, UpdatePath | None]) -> None:
+    """Fail before any work when a strategy would learn from a corpus or train split a dataset lacks."""
+    for dataset in datasets:
+        for name, path in update_paths.items():
+            needed = knowledge_read(path) if path is not None else ()
+            if "corpus" in needed and not dataset.corpus:
+                raise SuiteError(
+                    f"strategy {name!r} retrieves from a corpus, but dataset {dataset.name!r} has none: add "
+                    f"`corpus = \"<file>\"` (or a `context` column) to its [[datasets]] entry, or drop the strategy"
+                )
+            if "train" in needed and not any(item.answers and not item.is_impossible for item in dataset.train):
+                raise SuiteError(
+                    f"strategy {name!r} trains on the train split, but dataset {dataset.name!r} has no answerable "
+                    f"train questions: add `train = \"<file>\"` (or `test_fraction` < 1) to its [[datasets]] entry"
+                )
 
 
 def _timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:
