@@ -18,7 +18,8 @@ from evals.decision.recommend import (
     Constraints,
     Recommendation,
     duration,
-    load_measurements,
+    load_items,
+    load_strategies,
     quality_text,
     recommend_strategy,
     usd,
@@ -82,8 +83,9 @@ def recommend(
         hosting_usd_per_hour=parse_hosting(hosting or [], price_table),
         metric=metric,
     )
-    strategies, items = load_measurements(results_dir, dataset, metric)
-    recommendation = recommend_strategy(strategies, constraints, items)
+    strategies = load_strategies(results_dir, dataset, metric)
+    run_items = load_items(results_dir, strategies)
+    recommendation = recommend_strategy(strategies, constraints, run_items.items, run_items.notes)
     if markdown is not None:
         markdown.write_text(render_markdown(recommendation), encoding="utf-8")
     if as_json:
@@ -171,6 +173,8 @@ def print_report(recommendation: Recommendation) -> None:
     console.print(f"[{style}]{escape(_headline(recommendation))}[/]", highlight=False)
     for reason in recommendation.reasons:
         console.print(f"  - {escape(reason)}", highlight=False)
+    for note in recommendation.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
 
 
 def render_markdown(recommendation: Recommendation) -> str:
@@ -184,4 +188,6 @@ def render_markdown(recommendation: Recommendation) -> str:
     for number, question in enumerate(recommendation.questions, start=1):
         lines += ["", f"### {number}. {question.question}", "", f"**{question.answer}**", ""]
         lines += [f"- {line}" for line in question.evidence]
+    if recommendation.notes:
+        lines += ["", "Notes:", "", *(f"- {note}" for note in recommendation.notes)]
     return "\n".join(lines) + "\n"

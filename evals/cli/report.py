@@ -28,3 +28,8 @@ def report(
         f"report: {written.index_html} ({len(written.plots)} plots, latency from {written.latency_source})",
         highlight=False,
     )
+    for run_id, count in written.skipped_lines.items():
+        console.print(
+            f"note: run {run_id}: {count} unreadable line{'' if count == 1 else 's'} of items.jsonl skipped",
+            highlight=False,
+        )

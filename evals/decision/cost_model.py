@@ -37,7 +37,7 @@ HOURS_PER_MONTH = 730.0
 def _update_path(value: Any) -> UpdatePath | None:
     """A CSV cell as an update path; None when absent (a row written before the column existed)."""
     text = str(value).strip() if value is not None else ""
-    return text if text in ROLES else None  # type: ignore[return-value]
+    return next((path for path in ROLES if path == text), None)
 
 
 def _number(value: Any) -> float | None:

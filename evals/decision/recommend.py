@@ -22,18 +22,21 @@ How the recommendation is chosen, in order:
    strategy's training and a retrieval strategy's indexing.
 
 The hybrid is one of the measured strategies and is recommended like any other; when its items
-are available the oracle router shows how much a better router could gain.
+are available the oracle router shows how much a better router could gain (per-item quality valued
+by the leaderboard's rule, `evals.results.item_values`).
+
+Run folders are read with the run store's read-only reader: a run still being written can be used,
+and lines it cannot read are skipped and reported in `Recommendation.notes`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from evals.core.errors import EvalsError
 from evals.decision.cost_model import (
@@ -48,7 +51,7 @@ from evals.decision.latency_slo import LatencyCheck, latency_from_items, latency
 from evals.decision.oracle import OracleReport, oracle_report
 from evals.results.leaderboard import LEADERBOARD_FILE, read_table
 from evals.results.records import ItemResult
-from evals.results.run_store import ITEMS_FILE, runs_dir
+from evals.results.run_store import ItemsReadout, RunStore, runs_dir
 
 SECONDS_PER_MONTH = 30.44 * 86400
 QuestionKey = Literal["knowledge_change", "latency", "budget", "domain", "sources"]
@@ -113,6 +116,7 @@ class Recommendation(BaseModel):
     assessments: list[Assessment]
     break_evens: list[BreakEven]
     oracle: OracleReport | None = None
+    notes: list[str] = Field(default_factory=list, description="caveats about the measurements, e.g. lines skipped")
 
 
 def usd(value: float) -> str:
@@ -136,10 +140,15 @@ def quality_text(measured: MeasuredStrategy) -> str:
     return f"{measured.metric.upper() if measured.metric == 'f1' else measured.metric} {measured.quality:.3f}{ci}"
 
 
-def load_measurements(
-    results_dir: Path, dataset: str | None = None, metric: str = "f1"
-) -> tuple[list[MeasuredStrategy], list[ItemResult]]:
-    """Leaderboard rows of one dataset and, when their run folders exist, their items."""
+class RunItems(BaseModel):
+    """The per-item results of the runs behind some leaderboard rows, and what could not be read."""
+
+    items: list[ItemResult] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="per run, the unreadable lines of items.jsonl skipped")
+
+
+def load_strategies(results_dir: Path, dataset: str | None = None, metric: str = "f1") -> list[MeasuredStrategy]:
+    """The leaderboard rows of one dataset (needed when the leaderboard has several), ranked by `metric`."""
     frame = read_table(results_dir / LEADERBOARD_FILE)
     names = sorted(frame["dataset"].astype(str).unique())
     if dataset is None:
@@ -151,41 +160,49 @@ def load_measurements(
         raise EvalsError(f"dataset {dataset!r} is not in {results_dir / LEADERBOARD_FILE} ({', '.join(names)})")
     if metric not in frame.columns:
         raise EvalsError(f"metric {metric!r} is not a leaderboard column")
-    measured = [MeasuredStrategy.from_row(row, metric) for row in rows.to_dict(orient="records")]
-    wanted = {(m.run_id, m.strategy) for m in measured}
+    return [MeasuredStrategy.from_row(row, metric) for row in rows.to_dict(orient="records")]
+
+
+def read_runs(results_dir: Path, run_ids: Iterable[str]) -> dict[str, ItemsReadout]:
+    """Each run's items, read-only (`RunStore.read_items_readonly`); a run whose folder is gone (runs/ is
+    not committed) has none."""
+    return {run_id: RunStore(runs_dir(results_dir) / run_id).read_items_readonly() for run_id in sorted(set(run_ids))}
+
+
+def load_items(
+    results_dir: Path, strategies: Sequence[MeasuredStrategy], runs: Mapping[str, ItemsReadout] | None = None
+) -> RunItems:
+    """The items of the runs and strategies behind `strategies` (leaderboard rows of one dataset) that are
+    still on disk; `runs` when already read (see `read_runs`)."""
+    run_ids = {m.run_id for m in strategies}
+    readouts = runs if runs is not None else read_runs(results_dir, run_ids)
+    wanted = {(m.dataset, m.run_id, m.strategy) for m in strategies}
     items = [
         item
-        for run_id in sorted({m.run_id for m in measured})
-        for item in read_run_items(runs_dir(results_dir) / run_id / ITEMS_FILE)
-        if item.dataset == dataset and (run_id, item.strategy) in wanted
+        for run_id in sorted(run_ids)
+        for item in (readouts[run_id].items if run_id in readouts else [])
+        if (item.dataset, run_id, item.strategy) in wanted
     ]
-    return measured, items
+    notes = [readouts[run_id].skipped_note(run_id) for run_id in sorted(run_ids) if run_id in readouts]
+    return RunItems(items=items, notes=[note for note in notes if note])
 
 
-def read_run_items(path: Path) -> list[ItemResult]:
-    """A run's item results, read without touching the file; [] when it is gone (runs/ is not committed).
-
-    Unscored metrics are written as null (JSON has no NaN) and read back as absent; unreadable lines,
-    such as a torn last line of an interrupted run, are skipped.
-    """
-    if not path.is_file():
-        return []
-    items: dict[tuple[str, str, str], ItemResult] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            record["scores"] = {k: v for k, v in (record.get("scores") or {}).items() if v is not None}
-            item = ItemResult.model_validate(record)
-        except (json.JSONDecodeError, ValidationError, AttributeError, TypeError):
-            continue
-        items.setdefault(item.key, item)
-    return list(items.values())
+def load_measurements(
+    results_dir: Path, dataset: str | None = None, metric: str = "f1"
+) -> tuple[list[MeasuredStrategy], list[ItemResult]]:
+    """`load_strategies` and the items of `load_items` (whose notes say whether lines were skipped)."""
+    strategies = load_strategies(results_dir, dataset, metric)
+    return strategies, load_items(results_dir, strategies).items
 
 
 def recommend_strategy(
-    strategies: Sequence[MeasuredStrategy], constraints: Constraints, items: Sequence[ItemResult] = ()
+    strategies: Sequence[MeasuredStrategy],
+    constraints: Constraints,
+    items: Sequence[ItemResult] = (),
+    notes: Sequence[str] = (),
 ) -> Recommendation:
-    """Assess every strategy against the constraints, answer the five questions and pick one."""
+    """Assess every strategy against the constraints, answer the five questions and pick one; `notes`
+    (e.g. `RunItems.notes`) travel with the recommendation."""
     if not strategies:
         raise EvalsError("no measured strategies to recommend from")
     latency = latency_from_leaderboard(strategies, constraints.latency_target_s, constraints.required_share)
@@ -197,7 +214,7 @@ def recommend_strategy(
         best = max(eligible, key=lambda a: a.measured.quality)
         ties = [a for a in eligible if a.measured.quality >= best.measured.quality - constraints.quality_tolerance]
         choice = min(ties, key=lambda a: (_sortable(a.monthly_total_usd), -a.measured.quality))
-    oracle = _oracle(items, constraints.metric)
+    oracle, oracle_notes = _oracle(items, constraints.metric)
     pairs = break_evens(strategies, constraints.cost_assumptions)
     chosen = choice.measured.strategy if choice else None
     return Recommendation(
@@ -215,6 +232,7 @@ def recommend_strategy(
         assessments=assessments,
         break_evens=pairs,
         oracle=oracle,
+        notes=[*notes, *oracle_notes],
     )
 
 
@@ -243,13 +261,17 @@ def _assess(measured: MeasuredStrategy, latency: LatencyCheck, constraints: Cons
     )
 
 
-def _oracle(items: Sequence[ItemResult], metric: str) -> OracleReport | None:
-    """The oracle router against the hybrid, when the hybrid's and others' items are available."""
+def _oracle(items: Sequence[ItemResult], metric: str) -> tuple[OracleReport | None, list[str]]:
+    """The oracle router against the hybrid, when the hybrid's and others' items are available; else
+    None, with a note when they are there but cannot be compared (the oracle is evidence, not a constraint)."""
     hybrids = {item.strategy for item in items if item.answer is not None and "route" in item.answer.metadata}
     if len(hybrids) != 1 or len({item.strategy for item in items}) < 2:
-        return None
+        return None, []
     hybrid = hybrids.pop()
-    return oracle_report(items, hybrid=hybrid, rag="rag", metric=metric)
+    try:
+        return oracle_report(items, hybrid=hybrid, rag="rag", metric=metric), []
+    except EvalsError as error:
+        return None, [f"no oracle router: {error}"]
 
 
 def _reasons(

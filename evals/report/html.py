@@ -4,16 +4,17 @@ and the recommendation for default constraints, as PNGs beside one `index.html`;
 knowledge-freshness table when `freshness.json` (from `evals freshness`) is there.
 
 Works from `leaderboard.csv` and `history.csv` alone; uses `runs/<run_id>/items.jsonl` of the
-leaderboard's runs, when present, for per-item latency distributions. Plots are drawn with
-matplotlib's Agg renderer (no display needed); the page has no scripts and no external resources.
+leaderboard's runs, when present, for per-item latency distributions and the recommendation, read
+with the run store's read-only reader (never written or locked; unreadable lines are skipped and
+counted in `Report.skipped_lines` and on the page). Plots are drawn with matplotlib's Agg renderer
+(no display needed); the page has no scripts and no external resources.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +29,17 @@ from pydantic import BaseModel
 from evals.core.errors import EvalsError
 from evals.decision.cost_model import BreakEven, CostAssumptions, MeasuredStrategy, break_evens, monthly_cost
 from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_freshness, update_path_label
-from evals.decision.recommend import Constraints, Recommendation, load_measurements, recommend_strategy, usd
+from evals.decision.recommend import (
+    Constraints,
+    Recommendation,
+    load_items,
+    load_strategies,
+    read_runs,
+    recommend_strategy,
+    usd,
+)
 from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
-from evals.results.run_store import ITEMS_FILE, runs_dir
+from evals.results.run_store import ItemsReadout
 
 QUALITY_METRICS = {"exact_match": "exact match", "f1": "F1", "faithfulness": "faithfulness"}
 TREND_METRICS = {
@@ -53,6 +62,8 @@ class Report(BaseModel):
     latency_source: LatencySource
     freshness: Path | None = None
     recommendations: dict[str, str | None] = {}
+    skipped_lines: dict[str, int] = {}
+    """Per run id, the unreadable lines of its items.jsonl that were skipped (only runs with some)."""
 
 
 def build_report(results_dir: Path, out: Path | None = None) -> Report:
@@ -69,7 +80,8 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     directory.mkdir(parents=True, exist_ok=True)
 
     plots = {"pareto": plot_pareto(leaderboard, directory / "pareto.png")}
-    latencies = item_latencies(results_dir, leaderboard)
+    runs = read_runs(results_dir, leaderboard["run_id"].astype(str))
+    latencies = item_latencies(runs, leaderboard)
     latency_path = directory / "latency.png"
     if latencies is not None:
         plots["latency"] = plot_latency_distributions(latencies, latency_path)
@@ -84,7 +96,7 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
         for dataset, rows in leaderboard.groupby("dataset", sort=True)
     }
     plots["cost_curves"] = plot_cost_curves(measured, assumptions, directory / "cost_curves.png")
-    recommendations = {dataset: _recommend(results_dir, dataset) for dataset in measured}
+    recommendations = {dataset: _recommend(results_dir, dataset, runs) for dataset in measured}
     freshness_path = results_dir / FRESHNESS_FILE
     freshness = load_freshness(freshness_path) if freshness_path.is_file() else None
 
@@ -97,6 +109,7 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
         latency_source="items" if latencies is not None else "leaderboard",
         freshness=freshness_path if freshness else None,
         recommendations={d: r.choice if isinstance(r, Recommendation) else None for d, r in recommendations.items()},
+        skipped_lines={run_id: readout.skipped for run_id, readout in runs.items() if readout.skipped},
     )
     sections = [
         *(_recommendation_html(dataset, found) for dataset, found in recommendations.items()),
@@ -107,11 +120,12 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     return report
 
 
-def _recommend(results_dir: Path, dataset: str) -> Recommendation | str:
+def _recommend(results_dir: Path, dataset: str, runs: Mapping[str, ItemsReadout]) -> Recommendation | str:
     """The recommendation for default constraints, or why there is none."""
     try:
-        strategies, items = load_measurements(results_dir, dataset)
-        return recommend_strategy(strategies, Constraints(), items)
+        strategies = load_strategies(results_dir, dataset)
+        run_items = load_items(results_dir, strategies, runs)
+        return recommend_strategy(strategies, Constraints(), run_items.items, run_items.notes)
     except EvalsError as error:
         return str(error)
 
@@ -128,45 +142,27 @@ def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
-def item_latencies(results_dir: Path, leaderboard: pd.DataFrame) -> dict[str, dict[str, list[float]]] | None:
-    """Per-item total latency (s) of answered items, dataset → strategy → values, from the runs that
-    produced the leaderboard rows; None unless every row has some on disk.
-
-    Reads items.jsonl as plain JSON, read-only, keeping the first record per item like `RunStore`
-    and skipping lines that do not parse (a torn last line of a running run)."""
-    runs: dict[str, dict[tuple[str, str, str], float]] = {}
+def item_latencies(
+    runs: Mapping[str, ItemsReadout], leaderboard: pd.DataFrame
+) -> dict[str, dict[str, list[float]]] | None:
+    """Per-item total latency (s) of answered items, dataset → strategy → values, from the runs (run id →
+    their items, see `recommend.read_runs`) that produced the leaderboard rows; None unless every row
+    has some."""
     latencies: dict[str, dict[str, list[float]]] = {}
     for row in leaderboard.itertuples():
         run_id, dataset, strategy = str(row.run_id), str(row.dataset), str(row.strategy)
-        if run_id not in runs:
-            path = runs_dir(results_dir) / run_id / ITEMS_FILE
-            if not path.exists():
-                return None
-            runs[run_id] = _total_latencies(path)
-        values = [seconds for (d, s, _), seconds in runs[run_id].items() if (d, s) == (dataset, strategy)]
+        readout = runs.get(run_id)
+        values = [
+            seconds
+            for item in (readout.items if readout else [])
+            if (item.dataset, item.strategy) == (dataset, strategy) and item.status == "ok" and item.answer
+            for seconds in [item.answer.timings.get("total", math.nan)]
+            if not math.isnan(seconds)
+        ]
         if not values:
             return None
         latencies.setdefault(dataset, {})[strategy] = values
     return latencies
-
-
-def _total_latencies(path: Path) -> dict[tuple[str, str, str], float]:
-    """(dataset, strategy, item_id) → timings["total"] of each answered item in one items.jsonl."""
-    totals: dict[tuple[str, str, str], float] = {}
-    seen: set[tuple[str, str, str]] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            key = (record["dataset"], record["strategy"], record["item_id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-        if key in seen:
-            continue
-        seen.add(key)
-        total = ((record.get("answer") or {}).get("timings") or {}).get("total")
-        if record.get("status") == "ok" and isinstance(total, int | float):
-            totals[key] = float(total)
-    return totals
 
 
 def plot_trend(history: pd.DataFrame, metric: str, path: Path) -> Path:
@@ -371,6 +367,9 @@ def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[st
         ", ".join(f"<code>{e(run_id)}</code>" for run_id in report.run_ids),
         "</p>",
     ]
+    if report.skipped_lines:
+        skipped = ", ".join(f"<code>{e(run_id)}</code>: {count}" for run_id, count in report.skipped_lines.items())
+        parts.append(f'<p class="meta">Unreadable lines of items.jsonl skipped (torn or invalid): {skipped}.</p>')
     for dataset, rows in leaderboard.groupby("dataset", sort=True):
         on_front = _pareto_strategies(rows)
         parts += [f"<h2>Leaderboard — {e(str(dataset))}</h2>", '<div class="scroll"><table>', "<thead><tr>"]
@@ -432,7 +431,8 @@ def _recommendation_html(dataset: str, found: Recommendation | str) -> str:
     )
     choice = f"<strong>{e(found.choice)}</strong>" if found.choice else "<strong>none</strong>"
     reasons = "".join(f"<li>{e(reason)}</li>" for reason in found.reasons)
-    return f'{head}<p>Recommended: {choice}</p><ul>{reasons}</ul><p class="meta">{assumptions}</p>'
+    notes = "".join(f'<p class="meta">Note: {e(note)}</p>' for note in found.notes)
+    return f'{head}<p>Recommended: {choice}</p><ul>{reasons}</ul><p class="meta">{assumptions}</p>{notes}'
 
 
 def _break_even_html(dataset: str, pairs: Sequence[BreakEven]) -> str:

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, computed_field
 
 from evals.core.errors import EvalsError
+from evals.results.item_values import metric_values
 from evals.results.leaderboard import (
     COLUMNS_ADDED_AFTER_VERSION_1,
     IDENTITY_COLUMNS,
@@ -30,7 +30,7 @@ from evals.results.leaderboard import (
 from evals.results.records import ItemResult, RunManifest
 from evals.results.run_store import MANIFEST_FILE, RunStore, runs_dir
 from evals.stats.paired import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
-from evals.stats.summary import BOOTSTRAP_RESAMPLES
+from evals.stats.summary import BOOTSTRAP_RESAMPLES, defined_mean
 
 LATENCY_METRIC = "latency_p95_s"
 COST_METRIC = "cost_per_query_usd"
@@ -39,6 +39,8 @@ CI_SUFFIXES = ("_ci_low", "_ci_high")
 Key = tuple[str, str]
 Gate = Literal["quality", "latency", "cost"]
 Verdict = Literal["regression", "improvement", "unchanged", "info"]
+OTHER_GATES: dict[str, Gate] = {LATENCY_METRIC: "latency", COST_METRIC: "cost"}
+"""Gated metrics besides quality (every score with a CI)."""
 
 
 class Thresholds(BaseModel):
@@ -166,6 +168,7 @@ class Side(BaseModel):
     rows: dict[Key, _Row]
     manifest: RunManifest | None = None
     items: list[ItemResult] | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 def load_side(reference: str, results_dir: Path) -> Side:
@@ -213,10 +216,17 @@ def _csv_side(path: Path) -> Side:
 
 def _run_side(store: RunStore) -> Side:
     manifest = store.read_manifest()
-    items = store.read_items()
-    if not items:
+    readout = store.read_items_readonly()
+    if not readout.items:
         raise EvalsError(f"run {store.run_id} has no item results ({store.items_path})")
-    return Side(label=store.run_id, rows=_rows(manifest, items), manifest=manifest, items=items)
+    skipped = readout.skipped_note(store.run_id)
+    return Side(
+        label=store.run_id,
+        rows=_rows(manifest, readout.items),
+        manifest=manifest,
+        items=readout.items,
+        notes=[skipped] if skipped else [],
+    )
 
 
 def _rows(manifest: RunManifest, items: Sequence[ItemResult]) -> dict[Key, _Row]:
@@ -256,6 +266,7 @@ def compare_sides(old: Side, new: Side, thresholds: Thresholds | None = None) ->
         for name, side in (("OLD", old), ("NEW", new))
         if side.manifest and side.manifest.status != "complete"
     ]
+    notes += [f"{name} {note}" for name, side in (("OLD", old), ("NEW", new)) for note in side.notes]
     return ComparisonReport(old=old.label, new=new.label, thresholds=thresholds, strategies=strategies, notes=notes)
 
 
@@ -282,7 +293,7 @@ def _row_notes(old: _Row, new: _Row) -> list[str]:
 def _gate(metric: str, quality: set[str]) -> Gate | None:
     if metric in quality:
         return "quality"
-    return {LATENCY_METRIC: "latency", COST_METRIC: "cost"}.get(metric)  # type: ignore[return-value]
+    return OTHER_GATES.get(metric)
 
 
 def _base_metrics(metrics: Iterable[str]) -> list[str]:
@@ -357,7 +368,8 @@ def _compare_paired(key: Key, old: Side, new: Side, thresholds: Thresholds) -> S
         metrics.append(_comparison(name, _gate(name, set()), a, b, **fields))
         if metrics[-1].p_value is not None:
             tested.append(metrics[-1])
-    for metric, adjusted in zip(tested, holm([m.p_value for m in tested]), strict=True):  # type: ignore[misc]
+    p_values = [m.p_value if m.p_value is not None else math.nan for m in tested]
+    for metric, adjusted in zip(tested, holm(p_values), strict=True):
         metric.p_holm = adjusted
         metric.significant = adjusted < thresholds.alpha
     metrics = [_judge(m, thresholds, needs_test=m.gate in ("quality", "latency")) for m in metrics]
@@ -385,30 +397,23 @@ def _paired_quality(
     b = _scores([new for _, new in pairs], name)
     boot = paired_bootstrap(a, b, seed=thresholds.seed, resamples=thresholds.resamples)
     if boot.n == 0:
-        return _comparison(name, "quality", _nanmean(a), _nanmean(b))
+        return _comparison(name, "quality", defined_mean(a), defined_mean(b))
     complete = [(x, y) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
     if all(value in (0.0, 1.0) for pair in complete for value in pair):
         test, p_value = "McNemar exact", mcnemar_exact(a, b).p_value
     else:
         test, p_value = "paired bootstrap", boot.p_value
-    old_mean, new_mean = (float(np.mean(side)) for side in zip(*complete, strict=True))
+    old_mean, new_mean = defined_mean([x for x, _ in complete]), defined_mean([y for _, y in complete])
     return _comparison(
         name, "quality", old_mean, new_mean, ci_low=boot.ci_low, ci_high=boot.ci_high, test=test, p_value=p_value
     )
 
 
 def _scores(items: Sequence[ItemResult], name: str) -> list[float]:
-    """Each item's score as the leaderboard counts it (a failed item scores 0); all NaN when none of
-    the answered items was scored on this metric (the side does not measure it)."""
-    answered = [item for item in items if item.status == "ok"]
-    if answered and not any(name in item.scores for item in answered):
-        return [math.nan] * len(items)
-    return [item.scores.get(name, math.nan) if item.status == "ok" else 0.0 for item in items]
-
-
-def _nanmean(values: Sequence[float]) -> float:
-    data = [v for v in values if not math.isnan(v)]
-    return float(np.mean(data)) if data else math.nan
+    """Each item's value under the item-metric rule, as the leaderboard counts it
+    (`evals.results.item_values`): a failed item 0, an answered one without the metric NaN; all NaN
+    when the side does not measure the metric."""
+    return [float(value) for value in metric_values(items, name)]
 
 
 def _latency_pairs(pairs: Sequence[tuple[ItemResult, ItemResult]]) -> tuple[list[float], list[float]]:

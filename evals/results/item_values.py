@@ -1,9 +1,20 @@
-"""One item's value for one metric: the single rule every aggregate (leaderboard, compare, oracle,
-recommend, report, freshness) applies.
+"""An item's value for a score metric: the one rule every aggregate of item scores applies (the
+leaderboard, compare, the oracle router, recommend and the report through them, freshness, and the
+pytest plugin's per-item explanations).
 
-- A **failed** item (no answer, or its scoring failed) counts **0**: to the user a failure is a wrong answer.
-- An **answered** item whose scorers left the metric undefined (NaN or absent: e.g. faithfulness of an
-  answer with no retrieved contexts) is **NaN**: it is left out of that metric's mean and n.
+The rule, for a score metric m (exact_match, f1, faithfulness, mrr, ...):
+
+1. A **failed** item (status "error": no answer, or its scoring failed) counts **0** on m: to the user
+   a failure is a wrong answer.
+2. An **answered** item whose scorers left m undefined (NaN, written to items.jsonl as null, or absent:
+   e.g. faithfulness of an answer with no retrieved contexts, retrieval metrics of a question without
+   gold documents) is **NaN**: it is left out of m's mean and of its n. It never counts as 0.
+3. Over one strategy's items on one dataset (`metric_values`): when some items were answered but none
+   of them has m defined, the strategy does not measure m and every value is NaN, so its failures
+   alone do not make a mean of 0. A strategy whose every item failed scores 0.
+
+m's mean is the mean of the defined values (`metric_mean`), NaN when there is none. Latency, tokens
+and cost are not scores: they are aggregated over answered items only (`evals.results.leaderboard`).
 """
 
 from __future__ import annotations
@@ -12,18 +23,34 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from evals.results.records import ItemResult
+from evals.stats.summary import defined_mean
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def metric_value(item: ItemResult, metric: str) -> float:
-    """`item`'s value for `metric` under the rule above."""
+    """`item`'s value for `metric` under rules 1 and 2: 0 when it failed, NaN when it was answered
+    but `metric` is undefined for it, else its score."""
     if item.status != "ok":
         return 0.0
     value = item.scores.get(metric)
     return math.nan if value is None else float(value)
 
 
-def metric_values(items: Iterable[ItemResult], metric: str) -> np.ndarray:
-    """`metric_value` of every item, in order, as a float array (NaN where undefined)."""
-    return np.fromiter((metric_value(item, metric) for item in items), dtype=float)
+def metric_values(items: Iterable[ItemResult], metric: str) -> FloatArray:
+    """`metric_value` of each of one strategy's items (on one dataset), in order, as a float array;
+    all NaN when the strategy does not measure `metric` (rule 3)."""
+    listed = list(items)
+    values = np.fromiter((metric_value(item, metric) for item in listed), dtype=np.float64, count=len(listed))
+    answered = np.fromiter((item.status == "ok" for item in listed), dtype=bool, count=len(listed))
+    if answered.any() and np.isnan(values[answered]).all():
+        values[:] = math.nan
+    return values
+
+
+def metric_mean(items: Iterable[ItemResult], metric: str) -> float:
+    """Mean of `metric_values` over the items where it is defined; NaN when it is defined for none."""
+    return defined_mean(metric_values(items, metric))

@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from evals.core.errors import EvalsError
 from evals.core.strategy import UpdatePath
 from evals.infra.atomic import atomic_write_text, locked
+from evals.results.item_values import metric_values
 from evals.results.records import ItemResult, RunManifest, SetupRecord
-from evals.stats.summary import bootstrap_mean, percentiles
+from evals.stats.summary import bootstrap_mean, defined_mean, percentiles
 
 LEADERBOARD_SCHEMA_VERSION = 2
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -121,35 +122,33 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
 def aggregate_metrics(
     items: Sequence[ItemResult], setup: SetupRecord | None, seed: int, quality_names: Sequence[str]
 ) -> dict[str, float]:
-    """Quality means with 95% bootstrap CIs (failed items count 0), latency percentiles per stage
-    (answered items only), mean tokens, per-query and setup cost. Undefined values are NaN."""
+    """Quality means with 95% bootstrap CIs, each item valued by the item-metric rule
+    (`evals.results.item_values`: a failed item counts 0, an answered item without the metric is left
+    out); latency percentiles per stage, mean tokens and per-query cost over answered items; setup cost.
+    Undefined values are NaN."""
     metrics: dict[str, float] = {}
-    ok = [item for item in items if item.status == "ok" and item.answer is not None]
     for name in quality_names:
-        values = [item.scores.get(name, math.nan) if item.status == "ok" else 0.0 for item in items]
-        summary = bootstrap_mean(values, seed=seed)
+        summary = bootstrap_mean(metric_values(items, name), seed=seed)
         metrics.update({name: summary.mean, f"{name}_ci_low": summary.ci_low, f"{name}_ci_high": summary.ci_high})
-    stages = sorted({stage for item in ok for stage in item.answer.timings if stage != "total"})  # type: ignore[union-attr]
-    total = percentiles([item.answer.timings.get("total", math.nan) for item in ok])  # type: ignore[union-attr]
+    answered = [(item, item.answer) for item in items if item.status == "ok" and item.answer is not None]
+    stages = sorted({stage for _, answer in answered for stage in answer.timings if stage != "total"})
+    total = percentiles([answer.timings.get("total", math.nan) for _, answer in answered])
     metrics.update(latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean)
     for stage in stages:
-        stage_summary = percentiles([item.answer.timings.get(stage, math.nan) for item in ok])  # type: ignore[union-attr]
+        stage_summary = percentiles([answer.timings.get(stage, math.nan) for _, answer in answered])
         metrics.update({f"latency_{stage}_p50_s": stage_summary.p50, f"latency_{stage}_p95_s": stage_summary.p95})
-    metrics["input_tokens_mean"] = _mean(item.answer.usage.input_tokens for item in ok)  # type: ignore[union-attr]
-    metrics["output_tokens_mean"] = _mean(item.answer.usage.output_tokens for item in ok)  # type: ignore[union-attr]
-    metrics["cost_per_query_usd"] = _mean(item.cost_usd if item.cost_usd is not None else math.nan for item in ok)
-    judged = [item.judge_cost_usd for item in ok if item.judge_cost_usd is not None]
+    metrics["input_tokens_mean"] = defined_mean([answer.usage.input_tokens for _, answer in answered])
+    metrics["output_tokens_mean"] = defined_mean([answer.usage.output_tokens for _, answer in answered])
+    metrics["cost_per_query_usd"] = defined_mean(
+        [item.cost_usd if item.cost_usd is not None else math.nan for item, _ in answered]
+    )
+    judged = [item.judge_cost_usd for item, _ in answered if item.judge_cost_usd is not None]
     if judged:
-        metrics["judge_cost_per_query_usd"] = _mean(judged)
+        metrics["judge_cost_per_query_usd"] = defined_mean(judged)
     metrics["setup_seconds"] = setup.setup.seconds if setup else math.nan
     metrics["setup_training_tokens"] = float(setup.setup.training_tokens) if setup else math.nan
     metrics["setup_cost_usd"] = setup.setup_cost_usd if setup else math.nan
     return metrics
-
-
-def _mean(values: Iterable[float]) -> float:
-    data = [float(value) for value in values if not math.isnan(float(value))]
-    return sum(data) / len(data) if data else math.nan
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -91,7 +91,7 @@ class RunManifest(BaseModel):
     suite: str
     suite_path: str | None
     config_hash: str
-    status: Literal["running", "complete", "failed"] = "running"
+    status: Literal["running", "complete"] = "running"
     started_at: datetime
     finished_at: datetime | None = None
     seed: int
@@ -105,7 +105,6 @@ class RunManifest(BaseModel):
     python: str
     host: str
     counts: RunCounts = Field(default_factory=RunCounts)
-    warnings: list[str] = Field(default_factory=list)
 
 
 def _null_is_nan(value: Any) -> Any:

@@ -1,4 +1,16 @@
-"""One run's folder: `results/runs/<run_id>/items.jsonl` (appended as items finish) and `manifest.json`."""
+"""One run's folder: `results/runs/<run_id>/items.jsonl` (appended as items finish) and `manifest.json`.
+
+`RunStore` is the only code that reads or writes these files. items.jsonl is read in one of two modes:
+
+- `read_items()`, the writer's (the runner, resuming a run): under the file lock, it truncates a torn last
+  line away so the next append starts on a line of its own, and a complete line that is not an item result
+  is an error (a corrupt run must not be resumed as if the item had never been tried);
+- `read_items_readonly()`, the readers' (compare, recommend, report): it never writes and never takes the
+  lock, so it can read a run that is still being written or that lies in a read-only folder; it skips a
+  torn last line and any line that is not an item result, and says which (`ItemsReadout.skipped_lines`).
+
+Both keep the first record per (dataset, strategy, item id), as the runner does when it resumes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from evals.core.errors import EvalsError
 from evals.infra.atomic import append_line, atomic_write_text, locked
@@ -18,6 +30,26 @@ MANIFEST_FILE = "manifest.json"
 
 def new_run_id(config_hash: str) -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{config_hash[:8]}"
+
+
+class ItemsReadout(BaseModel):
+    """What a read-only pass over items.jsonl found: the item results (first record per key) and the
+    1-based numbers of the lines it skipped (a torn last line, or a line that is not an item result)."""
+
+    items: list[ItemResult]
+    skipped_lines: list[int] = []
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_lines)
+
+    def skipped_note(self, run_id: str) -> str | None:
+        """E.g. "run X: 1 unreadable line of items.jsonl skipped (line 21)"; None when none was skipped."""
+        if not self.skipped_lines:
+            return None
+        shown = ", ".join(map(str, self.skipped_lines[:5])) + (", ..." if self.skipped > 5 else "")
+        plural = "line" if self.skipped == 1 else "lines"
+        return f"run {run_id}: {self.skipped} unreadable {plural} of {ITEMS_FILE} skipped ({plural} {shown})"
 
 
 class RunStore:
@@ -48,7 +80,8 @@ class RunStore:
             append_line(self.items_path, result.model_dump_json())
 
     def read_items(self) -> list[ItemResult]:
-        """All complete records, first one per key; drops (and truncates away) a torn final line."""
+        """For the writer: all complete records, first one per key; drops (and truncates away) a torn
+        final line; a complete line that is not an item result is an `EvalsError`."""
         if not self.items_path.exists():
             return []
         with locked(self.items_path):
@@ -66,6 +99,27 @@ class RunStore:
                 ) from None
             results.setdefault(result.key, result)
         return list(results.values())
+
+    def read_items_readonly(self) -> ItemsReadout:
+        """For readers: the complete, valid records, first one per key, without writing or locking;
+        a torn last line and invalid lines are skipped and listed. No items.jsonl: no items."""
+        try:
+            raw = self.items_path.read_bytes()
+        except FileNotFoundError:
+            return ItemsReadout(items=[])
+        lines = raw.split(b"\n")  # the last element is b"" when the file ends in a newline, else a torn line
+        results: dict[tuple[str, str, str], ItemResult] = {}
+        skipped = []
+        for number, line in enumerate(lines[:-1], start=1):
+            try:
+                result = ItemResult.model_validate_json(line)
+            except ValidationError:
+                skipped.append(number)
+                continue
+            results.setdefault(result.key, result)
+        if lines[-1]:
+            skipped.append(len(lines))
+        return ItemsReadout(items=list(results.values()), skipped_lines=skipped)
 
 
 def runs_dir(results_dir: Path) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import stats
 
-from evals.stats.summary import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from evals.stats.summary import BOOTSTRAP_RESAMPLES, CONFIDENCE, Values
 
 
 class PairedBootstrap(BaseModel):
@@ -31,7 +31,7 @@ class McNemar(BaseModel):
     p_value: float
 
 
-def _pairs(old: Sequence[float], new: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(old: Values, new: Values) -> tuple[np.ndarray, np.ndarray]:
     """The two sequences as arrays, without the pairs where either value is NaN."""
     if len(old) != len(new):
         raise ValueError(f"paired samples differ in length: {len(old)} vs {len(new)}")
@@ -40,9 +40,7 @@ def _pairs(old: Sequence[float], new: Sequence[float]) -> tuple[np.ndarray, np.n
     return a[keep], b[keep]
 
 
-def paired_bootstrap(
-    old: Sequence[float], new: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
-) -> PairedBootstrap:
+def paired_bootstrap(old: Values, new: Values, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> PairedBootstrap:
     """Resample items (pairs together). The p-value is the share of resampled means at least as far
     from the observed mean as the observed mean is from 0 (the bootstrap shifted to the null), with
     the +1 correction; all NaN when there are no complete pairs."""
@@ -59,7 +57,7 @@ def paired_bootstrap(
     return PairedBootstrap(mean_diff=observed, ci_low=float(low), ci_high=float(high), p_value=p_value, n=int(a.size))
 
 
-def mcnemar_exact(old: Sequence[float], new: Sequence[float]) -> McNemar:
+def mcnemar_exact(old: Values, new: Values) -> McNemar:
     """McNemar's exact test on 0/1 outcomes: a binomial test of the discordant pairs against 1/2."""
     a, b = _pairs(old, new)
     if not np.all(np.isin(a, (0.0, 1.0)) & np.isin(b, (0.0, 1.0))):
@@ -71,7 +69,7 @@ def mcnemar_exact(old: Sequence[float], new: Sequence[float]) -> McNemar:
     return McNemar(worse=worse, better=better, p_value=p_value)
 
 
-def wilcoxon_signed_rank(old: Sequence[float], new: Sequence[float]) -> float:
+def wilcoxon_signed_rank(old: Values, new: Values) -> float:
     """Two-sided p-value of the Wilcoxon signed-rank test on `new - old`; 1 when every pair is tied,
     NaN when there are no complete pairs."""
     a, b = _pairs(old, new)

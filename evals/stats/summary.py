@@ -1,15 +1,20 @@
-"""Summary statistics: means with bootstrap confidence intervals, latency percentiles."""
+"""Summary statistics: means (of the values that are not NaN), with bootstrap confidence intervals,
+latency percentiles."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
+
+Values = Sequence[float] | npt.NDArray[np.float64]
+"""Numbers to summarise; NaN marks a missing value."""
 
 
 class MeanWithCI(BaseModel):
@@ -29,9 +34,15 @@ class Percentiles(BaseModel):
     n: int
 
 
-def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> MeanWithCI:
+def defined_mean(values: Values | Iterable[float]) -> float:
+    """Mean of the values that are not NaN; NaN when there is none."""
+    data = _defined(values if isinstance(values, Sequence | np.ndarray) else list(values))
+    return float(data.mean()) if data.size else math.nan
+
+
+def bootstrap_mean(values: Values, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> MeanWithCI:
     """Mean and percentile-bootstrap CI, ignoring NaN values (their count is not in n)."""
-    data = np.asarray([value for value in values if not math.isnan(value)], dtype=float)
+    data = _defined(values)
     if data.size == 0:
         return MeanWithCI(mean=math.nan, ci_low=math.nan, ci_high=math.nan, n=0)
     rng = np.random.default_rng(seed)
@@ -41,10 +52,16 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = BOOT
     return MeanWithCI(mean=float(data.mean()), ci_low=float(low), ci_high=float(high), n=int(data.size))
 
 
-def percentiles(values: Sequence[float]) -> Percentiles:
+def percentiles(values: Values) -> Percentiles:
     """p50/p95/p99 (linear interpolation) and mean; NaN when there are no values."""
-    data = np.asarray([value for value in values if not math.isnan(value)], dtype=float)
+    data = _defined(values)
     if data.size == 0:
         return Percentiles(p50=math.nan, p95=math.nan, p99=math.nan, mean=math.nan, n=0)
     p50, p95, p99 = np.percentile(data, [50, 95, 99])
     return Percentiles(p50=float(p50), p95=float(p95), p99=float(p99), mean=float(data.mean()), n=int(data.size))
+
+
+def _defined(values: Values) -> npt.NDArray[np.float64]:
+    """The values as a float array, in order, without NaN."""
+    data = np.asarray(values, dtype=np.float64).ravel()
+    return data[~np.isnan(data)]

@@ -18,6 +18,7 @@ from evals.core.suite import Suite
 from evals.core.types import QAItem
 from evals.data import QADataset
 from evals.engine.runner import RunOutcome
+from evals.results.item_values import metric_values
 from evals.results.leaderboard import LeaderboardRow
 from evals.results.records import ItemResult, RunManifest
 from evals.results.run_store import runs_dir
@@ -92,7 +93,7 @@ class StrategyResults:
         return self.row.dataset
 
     def __getattr__(self, name: str) -> MetricValue:
-        metrics = self.__dict__.get("metrics", {})
+        metrics: dict[str, MetricValue] = self.__dict__.get("metrics", {})
         if name in metrics:
             return metrics[name]
         raise AttributeError(f"{self.strategy} on {self.dataset} has no metric {name!r}; it has {', '.join(metrics)}")
@@ -188,12 +189,17 @@ def _metric_values(
     row: LeaderboardRow, items: Sequence[ItemResult], questions: Mapping[str, QAItem]
 ) -> dict[str, MetricValue]:
     quality = {name.removesuffix("_ci_low") for name in row.metrics if name.endswith("_ci_low")}
+    quality_values = {name: metric_values(items, name) for name in quality}  # the leaderboard's item-metric rule
     values: dict[str, MetricValue] = {}
     for name, value in [*row.metrics.items(), *((field, float(getattr(row, field))) for field in COUNT_FIELDS)]:
+        base = CI_SUFFIX.sub("", name)
+        contributions = (
+            [float(v) for v in quality_values[base]] if base in quality else [_item_value(name, item) for item in items]
+        )
         item_values = [
             ItemValue(item.item_id, contribution, _answer_text(item), _reference(questions.get(item.item_id)))
-            for item in items
-            if (contribution := _item_value(name, quality, item)) is not None and not math.isnan(contribution)
+            for item, contribution in zip(items, contributions, strict=True)
+            if contribution is not None and not math.isnan(contribution)
         ]
         ci = (row.metrics[f"{name}_ci_low"], row.metrics[f"{name}_ci_high"]) if name in quality else None
         values[name] = MetricValue(
@@ -208,13 +214,11 @@ def _metric_values(
     return values
 
 
-def _item_value(name: str, quality: set[str], item: ItemResult) -> float | None:
-    """What one item contributes to a metric, as the leaderboard aggregates it; None when nothing."""
+def _item_value(name: str, item: ItemResult) -> float | None:
+    """What one item contributes to a metric that is not a score (those follow
+    `evals.results.item_values`), as the leaderboard aggregates it; None when nothing."""
     if name == "n_errors":
         return 1.0 if item.status == "error" else None
-    base = CI_SUFFIX.sub("", name)
-    if base in quality:
-        return item.scores.get(base, math.nan) if item.status == "ok" else 0.0
     answer = item.answer if item.status == "ok" else None
     if answer is None:
         return None
