@@ -22,9 +22,9 @@ from typing import Any
 
 from rich.console import Console
 
+from evals.core.suite import Suite
 from evals.data import load_dataset
 from evals.engine.runner import RunSettings, SuiteRun
-from evals.core.suite import Suite
 from strategies.backends.model_files import default_generator_path
 from strategies.prompts import closed_book_messages
 

@@ -272,3 +272,19 @@ def test_cli_reads_run_items_and_exits_1_without_an_eligible_strategy(tmp_path: 
     assert result.exit_code == 1 and "No strategy meets" in result.output
     bad = invoke("--results-dir", str(results), "--hosting", "rag=cheap")
     assert bad.exit_code != 0
+
+
+def test_plugin_strategies_are_classified_by_their_declared_update_path_not_their_name() -> None:
+    """A third-party strategy named nothing like a built-in gets its role from `update_path` and `routes`."""
+    declared = {
+        "my_retriever": ({"update_path": "reindex", "routes": False}, "rag"),
+        "my_tuned_reader": ({"update_path": "retrain+reindex", "routes": False}, "finetuned_rag"),
+        "my_router": ({"update_path": "retrain+reindex", "routes": True}, "hybrid"),
+        "closed_book": ({"update_path": "retrain", "routes": False}, "finetuned"),  # the name does not decide
+    }
+    for name, (columns, role) in declared.items():
+        measured = MeasuredStrategy.from_row({**row(name, "some_plugin", f1=0.5), **columns, "schema_version": 2})
+        assert (measured.role, measured.maintenance) == (role, columns["update_path"]), name
+    # a schema-1 row (no update_path column) is classified by what its setup did
+    legacy = MeasuredStrategy.from_row(row("x", "closed_book", f1=0.5, setup_training_tokens=900, grounded=0.7))
+    assert (legacy.role, legacy.maintenance) == ("finetuned_rag", "retrain+reindex")

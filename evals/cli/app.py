@@ -15,6 +15,7 @@ from evals.cli.report import report
 from evals.cli.run import run
 from evals.cli.score import score
 from evals.cli.validate_judge import validate_judge
+from evals.cli.view import view
 from evals.core.errors import EvalsError
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command()(freshness)
 app.command("validate-judge")(validate_judge)
 app.command("list")(list_registered)
 app.command()(leaderboard)
+app.command()(view)
 
 
 def main() -> None:

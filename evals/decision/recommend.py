@@ -214,7 +214,7 @@ def recommend_strategy(
         best = max(eligible, key=lambda a: a.measured.quality)
         ties = [a for a in eligible if a.measured.quality >= best.measured.quality - constraints.quality_tolerance]
         choice = min(ties, key=lambda a: (_sortable(a.monthly_total_usd), -a.measured.quality))
-    oracle, oracle_notes = _oracle(items, constraints.metric)
+    oracle, oracle_notes = _oracle(items, constraints.metric, strategies)
     pairs = break_evens(strategies, constraints.cost_assumptions)
     chosen = choice.measured.strategy if choice else None
     return Recommendation(
@@ -261,15 +261,21 @@ def _assess(measured: MeasuredStrategy, latency: LatencyCheck, constraints: Cons
     )
 
 
-def _oracle(items: Sequence[ItemResult], metric: str) -> tuple[OracleReport | None, list[str]]:
-    """The oracle router against the hybrid, when the hybrid's and others' items are available; else
-    None, with a note when they are there but cannot be compared (the oracle is evidence, not a constraint)."""
+def _oracle(
+    items: Sequence[ItemResult], metric: str, strategies: Sequence[MeasuredStrategy]
+) -> tuple[OracleReport | None, list[str]]:
+    """The oracle router against the hybrid (the strategy whose answers record a route), with the best
+    plain-retrieval strategy (role `rag`, whatever its name) as the always-retrieve reference; None when the
+    items are not there, with a note when they are but cannot be compared (evidence, not a constraint)."""
     hybrids = {item.strategy for item in items if item.answer is not None and "route" in item.answer.metadata}
     if len(hybrids) != 1 or len({item.strategy for item in items}) < 2:
         return None, []
     hybrid = hybrids.pop()
+    answered = {item.strategy for item in items}
+    retrievers = [s for s in strategies if s.role == "rag" and s.strategy in answered]
+    rag = max(retrievers, key=lambda s: s.quality).strategy if retrievers else None
     try:
-        return oracle_report(items, hybrid=hybrid, rag="rag", metric=metric), []
+        return oracle_report(items, hybrid=hybrid, rag=rag, metric=metric), []
     except EvalsError as error:
         return None, [f"no oracle router: {error}"]
 
@@ -323,7 +329,9 @@ def _reasons(
 def _maintenance_text(measured: MeasuredStrategy, constraints: Constraints) -> str:
     if measured.maintenance == "none":
         return "nothing to redo on an update, and nothing learned from it"
-    verb = "retraining" if measured.maintenance == "retrain" else "re-indexing"
+    verb = {"retrain": "retraining", "reindex": "re-indexing", "retrain+reindex": "retraining and re-indexing"}[
+        measured.maintenance
+    ]
     return (
         f"{verb} costs {usd(measured.setup_cost_usd)} and {duration(measured.setup_seconds)} per update, "
         f"{usd(measured.setup_cost_usd * constraints.updates_per_month)}/month"
@@ -341,10 +349,13 @@ def _sources_text(measured: MeasuredStrategy) -> str:
 
 def _knowledge_change(assessments: list[Assessment], constraints: Constraints) -> QuestionAnswer:
     evidence = [f"{a.measured.strategy}: {_maintenance_text(a.measured, constraints)}" for a in assessments]
+    def kind(a: Assessment) -> str:  # a strategy that retrains pays for retraining, whatever else it redoes
+        return "retrain" if "retrain" in a.measured.maintenance else a.measured.maintenance
+
     by_kind = {
-        kind: max((a for a in assessments if a.measured.maintenance == kind), key=lambda a: a.measured.quality)
-        for kind in ("retrain", "reindex")
-        if any(a.measured.maintenance == kind for a in assessments)
+        name: max((a for a in assessments if kind(a) == name), key=lambda a: a.measured.quality)
+        for name in ("retrain", "reindex")
+        if any(kind(a) == name for a in assessments)
     }
     updates = constraints.updates_per_month
     if updates == 0:
