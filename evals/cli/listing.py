@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from evals.cli.console import console, leaderboard_table
+from evals.cli.console import console, errors, leaderboard_table
 from evals.core.strategy import STRATEGIES
 from evals.data import shipped_datasets
 from evals.results.leaderboard import LEADERBOARD_FILE, read_table
@@ -22,6 +22,9 @@ def list_registered() -> None:
         ("datasets", list(shipped_datasets())),
     ):
         console.print(f"[bold]{title}[/]: {', '.join(names) or 'none'}")
+    for registry in (STRATEGIES, SCORERS):
+        for name, reason in registry.broken().items():
+            errors.print(f"[yellow]broken {registry.kind} plugin[/] {name}: {reason}", highlight=False)
 
 
 def leaderboard(

@@ -1,70 +1,79 @@
-"""Name → factory registries, filled by decorators and by installed plugins' entry points."""
+"""Name → class registries filled from installed packages' entry points (built-ins use them too)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from evals.core.errors import RegistryError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class Registry(Generic[T]):
-    """Classes registered by name.
+    """Classes registered by name through the entry-point group `entry_point_group`
+    (``name = "pkg.module:Class"``), loaded the first time a name is looked up or listed.
 
-    Built-ins register with the `register` decorator; third-party packages declare an
-    entry point in `entry_point_group` whose value is the factory (``"pkg.module:Class"``).
-    Entry points are loaded lazily, the first time a name is looked up or listed.
+    Every loaded object is checked against `base`. A plugin that fails to import or is not a `base`
+    subclass is recorded as broken (logged once, listed by `broken()`, named in lookup errors); every
+    other plugin stays available, as in Inspect AI.
     """
 
-    def __init__(self, kind: str, entry_point_group: str) -> None:
+    def __init__(self, kind: str, entry_point_group: str, base: type) -> None:  # type[T] rejects an ABC
         self.kind = kind
         self.entry_point_group = entry_point_group
-        self._factories: dict[str, type[T]] = {}
-        self._plugins_loaded = False
-
-    def register(self, name: str) -> Callable[[type[T]], type[T]]:
-        """Decorator: register a class under `name`."""
-
-        def decorate(factory: type[T]) -> type[T]:
-            existing = self._factories.get(name)
-            if existing is not None and existing is not factory:
-                raise RegistryError(f"{self.kind} {name!r} is registered twice: {existing} and {factory}")
-            self._factories[name] = factory
-            return factory
-
-        return decorate
+        self.base = base
+        self._classes: dict[str, type[T]] = {}
+        self._broken: dict[str, str] = {}
+        self._loaded = False
 
     def get(self, name: str) -> type[T]:
-        """The factory registered as `name`; a clear error listing the known names otherwise."""
-        self._load_plugins()
-        try:
-            return self._factories[name]
-        except KeyError:
-            known = ", ".join(sorted(self._factories)) or "none"
-            raise RegistryError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+        """The class registered as `name`; a clear error naming a broken plugin or the known names."""
+        self._load()
+        if name in self._classes:
+            return self._classes[name]
+        if name in self._broken:
+            raise RegistryError(f"{self.kind} plugin {name!r} is installed but broken: {self._broken[name]}")
+        known = ", ".join(sorted(self._classes)) or "none"
+        broken = f" (broken: {', '.join(sorted(self._broken))})" if self._broken else ""
+        raise RegistryError(f"unknown {self.kind} {name!r}; registered: {known}{broken}")
 
     def names(self) -> list[str]:
-        self._load_plugins()
-        return sorted(self._factories)
+        """Names of the loadable classes, sorted."""
+        self._load()
+        return sorted(self._classes)
+
+    def broken(self) -> dict[str, str]:
+        """Plugin name → why it cannot be used (its entry point and the import or type error)."""
+        self._load()
+        return dict(sorted(self._broken.items()))
 
     def __iter__(self) -> Iterator[tuple[str, type[T]]]:
-        self._load_plugins()
-        return iter(sorted(self._factories.items()))
+        self._load()
+        return iter(sorted(self._classes.items()))
 
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
+    def _load(self) -> None:
+        if self._loaded:
             return
-        self._plugins_loaded = True
         for entry in entry_points(group=self.entry_point_group):
-            if entry.name in self._factories:
-                continue
+            if entry.name in self._classes or entry.name in self._broken:
+                continue  # the first distribution declaring a name wins
             try:
-                self._factories[entry.name] = entry.load()
+                loaded = entry.load()
             except Exception as error:  # a broken plugin must not hide the others
-                raise RegistryError(
-                    f"{self.kind} plugin {entry.name!r} ({entry.value}) from entry-point group "
-                    f"{self.entry_point_group!r} failed to load: {error}"
-                ) from error
+                self._mark_broken(entry.name, f"{entry.value} failed to import: {type(error).__name__}: {error}")
+                continue
+            if not (isinstance(loaded, type) and issubclass(loaded, self.base)):
+                self._mark_broken(entry.name, f"{entry.value} is not a subclass of {self.base.__qualname__}")
+                continue
+            self._classes[entry.name] = cast(type[T], loaded)  # checked against `base` just above
+        self._loaded = True
+
+    def _mark_broken(self, name: str, reason: str) -> None:
+        self._broken[name] = reason
+        logger.warning(
+            "%s plugin %r from entry-point group %r is broken: %s", self.kind, name, self.entry_point_group, reason
+        )

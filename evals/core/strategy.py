@@ -110,4 +110,4 @@ class Strategy(ABC):
         """Release models, servers or files. Default: nothing to release."""
 
 
-STRATEGIES: Registry[Strategy] = Registry("strategy", "evals.strategies")
+STRATEGIES: Registry[Strategy] = Registry("strategy", "evals.strategies", Strategy)

@@ -33,4 +33,4 @@ class Scorer(ABC):
         return None
 
 
-SCORERS: Registry[Scorer] = Registry("scorer", "evals.scorers")
+SCORERS: Registry[Scorer] = Registry("scorer", "evals.scorers", Scorer)
