@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,8 +29,9 @@ from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from evals.infra.atomic import atomic_write_text, locked
 from evals.infra.hashing import content_hash
+from evals.infra.openai_compat import ApiKey, is_retryable
 from strategies.adapters import FinetuneParams, training_examples
-from strategies.backends.openai_backend import LOCAL_PLACEHOLDER_KEY, OpenAIBackend
+from strategies.backends.openai_backend import OpenAIBackend
 from strategies.generation import answer_closed_book
 from strategies.lora_training import TrainingExample, chat_messages
 from strategies.prompts import CLOSED_BOOK_SYSTEM
@@ -105,8 +105,8 @@ class OpenAIFinetuned(Strategy):
 
     def __init__(self, params: OpenAIFinetunedParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
-        self._secret = _api_key(self.params)
-        self._client = openai.OpenAI(api_key=self._secret, base_url=self.params.base_url, max_retries=0)
+        self._key = ApiKey(self.params.api_key_env, self.params.base_url)
+        self._client = openai.OpenAI(api_key=self._key.value, base_url=self.params.base_url, max_retries=0)
         self.backend: OpenAIBackend | None = None
 
     @property
@@ -256,11 +256,13 @@ class OpenAIFinetuned(Strategy):
         """The job's current state; None after a failure worth retrying at the next poll."""
         try:
             return self._client.fine_tuning.jobs.retrieve(job_id)
-        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as error:
-            _console.print(f"[yellow]checking fine-tuning job {job_id} failed; retrying:[/] {self._redact(str(error))}")
-            return None
         except openai.APIError as error:
-            raise self._error(f"checking fine-tuning job {job_id}", error) from None
+            if not is_retryable(error):
+                raise self._error(f"checking fine-tuning job {job_id}", error) from None
+            _console.print(
+                f"[yellow]checking fine-tuning job {job_id} failed; retrying:[/] {self._key.mask(str(error))}"
+            )
+            return None
 
     def _call(self, action: str, request: Callable[..., T], **kwargs: Any) -> T:
         """Make one API request; its errors become a clear, key-free `EvalsError`."""
@@ -270,7 +272,7 @@ class OpenAIFinetuned(Strategy):
             raise self._error(action, error) from None
 
     def _error(self, action: str, error: openai.APIError) -> EvalsError:
-        detail = self._redact(str(error))
+        detail = self._key.mask(str(error))
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             return ConfigError(
                 f"{action} at {self.endpoint}: the key in {self.params.api_key_env} was refused "
@@ -278,21 +280,6 @@ class OpenAIFinetuned(Strategy):
             )
         status = f" (HTTP {error.status_code})" if isinstance(error, openai.APIStatusError) else ""
         return FineTuningError(f"{action} at {self.endpoint} failed{status}: {detail}")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret != LOCAL_PLACEHOLDER_KEY else text
-
-
-def _api_key(params: OpenAIFinetunedParams) -> str:
-    """The key from `api_key_env`; required for the OpenAI API, a placeholder for a custom endpoint."""
-    key = os.environ.get(params.api_key_env) or None
-    if key is not None:
-        return key
-    if params.base_url is None:
-        raise ConfigError(
-            f"set {params.api_key_env} to your OpenAI API key (or give a base_url for a compatible server)"
-        )
-    return LOCAL_PLACEHOLDER_KEY
 
 
 def _read_record(path: Path) -> JobRecord | None:

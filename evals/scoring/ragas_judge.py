@@ -32,16 +32,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import openai
 from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt
 
-from evals.core.errors import ConfigError, TransientError
+from evals.core.errors import ConfigError
 from evals.core.types import Answer, QAItem, RunContext, TokenUsage, default_cache_dir
 from evals.data.dataset import QADataset
 from evals.infra.atomic import atomic_write_text
 from evals.infra.hashing import content_hash
+from evals.infra.openai_compat import ApiKey, classify
 from evals.scoring.base import Scorer
 from evals.scoring.judge_reliability import judge_repeatedly
 
@@ -52,8 +54,6 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 JUDGMENT_SCHEMA_VERSION = 1
-PLACEHOLDER_KEY = "not-needed"
-"""Sent to a custom base URL when no key is set; local servers ignore it."""
 JUDGE_METRICS = ("ragas_faithfulness", "ragas_factual_correctness", "ragas_context_precision", "ragas_context_recall")
 USAGE_METRICS = ("judge_input_tokens", "judge_output_tokens")
 
@@ -224,12 +224,7 @@ class RagasJudge:
         timeout: float = 120.0,
     ) -> None:
         self.config = config or JudgeConfig.from_env()
-        self._secret = os.environ.get(self.config.api_key_env) or None
-        if self._secret is None and self.config.base_url is None:
-            raise ConfigError(
-                f"set {self.config.api_key_env} to the judge's OpenAI API key "
-                "(or EVALS_JUDGE_BASE_URL for an OpenAI-compatible server)"
-            )
+        self.key = ApiKey(self.config.api_key_env, self.config.base_url, "the judge's OpenAI API key")
         self.cache = JudgmentCache(cache_dir or default_cache_dir()) if use_cache else None
         self.timeout = timeout
         ragas_offline()
@@ -253,7 +248,7 @@ class RagasJudge:
     ) -> dict[str, float]:
         meter = _Meter()
         client = openai.AsyncOpenAI(
-            api_key=self._secret or PLACEHOLDER_KEY, base_url=self.config.base_url, timeout=self.timeout, max_retries=0
+            api_key=self.key.value, base_url=self.config.base_url, timeout=self.timeout, max_retries=0
         )
         try:
             scores = {
@@ -317,9 +312,11 @@ class RagasJudge:
         value = float(result.value)
         return value if math.isfinite(value) else math.nan
 
-    def redact(self, text: str) -> str:
-        """`text` with the judge's key masked."""
-        return text.replace(self._secret, "***") if self._secret else text
+
+def _reask_invalid_json_only() -> AsyncRetrying:
+    """instructor re-asks a judge whose reply does not validate (its default 3 tries); an HTTP error is left
+    to `classify`: the harness's rule retries what is transient, and never a rejected request."""
+    return AsyncRetrying(stop=stop_after_attempt(3), retry=retry_if_not_exception_type(openai.APIError), reraise=True)
 
 
 def _judge_llm(client: openai.AsyncOpenAI, judge: RagasJudge, metric: str, meter: _Meter) -> Any:
@@ -346,13 +343,14 @@ def _judge_llm(client: openai.AsyncOpenAI, judge: RagasJudge, metric: str, meter
                     model=self.model,
                     messages=[{"role": "user", "content": prompt}],
                     response_model=response_model,
+                    max_retries=_reask_invalid_json_only(),
                     **self._map_provider_params(),
                 )
             except InstructorRetryException as error:
                 meter.add(error.total_usage)
-                raise _InvalidJudgment(judge.redact(str(error))) from None
+                raise _InvalidJudgment(judge.key.mask(str(error))) from None
             except openai.APIError as error:
-                _raise_for(error, judge.redact, f"judge {model} at {client.base_url}")
+                raise classify(error, f"judge {model} at {client.base_url}", judge.key) from None
             meter.add(completion.usage)
             if cache:
                 usage = TokenUsage(
@@ -378,14 +376,6 @@ class _Usage:
     @property
     def completion_tokens(self) -> int:
         return self.stored.output_tokens
-
-
-def _raise_for(error: openai.APIError, redact: Callable[[str], str], where: str) -> NoReturn:
-    """A refused key or unknown model is a ConfigError, anything else worth retrying; messages redacted."""
-    detail = redact(str(error))
-    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError | openai.NotFoundError):
-        raise ConfigError(f"{where} refused the request: {detail}") from None
-    raise TransientError(f"{where} failed: {detail}") from None
 
 
 class RagasJudgeScorer(Scorer):

@@ -1,0 +1,99 @@
+"""OpenAI-compatible plumbing shared by the chat backend, the OpenAI fine-tuning strategy and the LLM judge:
+reading and masking the API key, and sorting an `openai` error into retry, configuration error or rejection.
+
+The one rule for errors: timeouts, dropped connections, malformed replies, HTTP 408, 409, 429 and 5xx are
+retried (`TransientError`, carrying the server's Retry-After); 401/403 (the key) and 404 (model or path)
+are configuration errors; every other 4xx is the request's own fault and is never retried
+(`RequestRejected`). Every message passes through the key's mask.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+import openai
+
+from evals.core.errors import ConfigError, TransientError
+
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+"""The key sent to a custom `base_url` when no key is set; local servers ignore it."""
+RETRIED_STATUS = frozenset({408, 409, 429})
+
+
+class RequestRejected(RuntimeError):
+    """The server refused this request as malformed (a 4xx other than 401/403/404/408/409/429): not retried."""
+
+
+class ApiKey:
+    """An API key read from a named environment variable; it never appears in `repr`, `str` or messages."""
+
+    def __init__(self, env_var: str, base_url: str | None, what: str = "your OpenAI API key") -> None:
+        value = os.environ.get(env_var) or None
+        if value is None and base_url is None:
+            raise ConfigError(f"set {env_var} to {what} (or give a base_url for an OpenAI-compatible server)")
+        self.env_var = env_var
+        self.value = value or LOCAL_PLACEHOLDER_KEY
+        self.is_set = value is not None
+
+    def mask(self, text: str) -> str:
+        """`text` with the key replaced by ***."""
+        return text.replace(self.value, "***") if self.is_set else text
+
+    def __repr__(self) -> str:
+        return f"ApiKey(env_var={self.env_var!r})"
+
+    __str__ = __repr__
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP-date; None if absent."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(float(milliseconds) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def is_retryable(error: openai.APIError) -> bool:
+    """Whether the rule above retries this error."""
+    if not isinstance(error, openai.APIStatusError):
+        return True  # timeouts, connection errors, malformed replies
+    return error.status_code >= 500 or error.status_code in RETRIED_STATUS
+
+
+def classify(error: openai.APIError, where: str, key: ApiKey) -> Exception:
+    """The exception to raise for `error` from the request described by `where` (raise it `from None`:
+    the openai error may quote the key back; its message is included here, masked)."""
+    detail = key.mask(str(error))
+    if isinstance(error, openai.APITimeoutError):
+        return TransientError(f"{where} timed out: {detail}")
+    if isinstance(error, openai.APIConnectionError):
+        return TransientError(f"cannot connect to {where}: {detail}")
+    if not isinstance(error, openai.APIStatusError):
+        return TransientError(f"{where} returned a malformed reply: {detail}")
+    status = error.status_code
+    if is_retryable(error):
+        return TransientError(f"{where} failed with HTTP {status}: {detail}", parse_retry_after(error.response.headers))
+    if status in (401, 403):
+        return ConfigError(f"{where} refused the API key in {key.env_var} (HTTP {status}); check its value: {detail}")
+    if status == 404:
+        return ConfigError(f"{where} does not know this model or path (HTTP 404): {detail}")
+    return RequestRejected(f"{where} rejected the request (HTTP {status}): {detail}")
