@@ -19,7 +19,14 @@ MODEL_RUNTIME_DEFAULTS = {
 
 
 def configure_model_runtime() -> dict[str, str]:
-    """Apply the defaults not already set; returns what was applied (recorded nowhere else)."""
+    """Apply the defaults not already set, and switch off the progress bars of the Hugging Face libraries
+    already imported (they read the environment at import); returns the variables applied."""
     applied = {name: value for name, value in MODEL_RUNTIME_DEFAULTS.items() if name not in os.environ}
     os.environ.update(applied)
+    if "HF_HUB_DISABLE_PROGRESS_BARS" in applied:
+        import datasets
+        import huggingface_hub.utils
+
+        huggingface_hub.utils.disable_progress_bars()  # transformers takes its setting from here
+        datasets.disable_progress_bars()
     return applied
