@@ -4,9 +4,9 @@ The public API; implementation modules are free to change behind it.
 """
 
 from evals.core.errors import ConfigError, DatasetError, EvalsError, SuiteError, TransientError
-from evals.core.strategy import STRATEGIES, Strategy, StrategyParams
+from evals.core.strategy import STRATEGIES, Strategy, StrategyParams, UpdatePath
 from evals.core.suite import Suite, load_suite
-from evals.core.types import Answer, Document, QAItem, RetrievedContext, SetupReport, TokenUsage
+from evals.core.types import Answer, Document, QAItem, RetrievedContext, RunContext, SetupReport, TokenUsage
 from evals.data import DatasetSpec, QADataset, load_dataset
 from evals.engine.runner import RunOutcome, RunSettings, run_suite
 from evals.scoring.base import SCORERS, Scorer
@@ -23,6 +23,7 @@ __all__ = [
     "QADataset",
     "QAItem",
     "RetrievedContext",
+    "RunContext",
     "RunOutcome",
     "RunSettings",
     "Scorer",
@@ -33,6 +34,7 @@ __all__ = [
     "SuiteError",
     "TokenUsage",
     "TransientError",
+    "UpdatePath",
     "load_dataset",
     "load_suite",
     "run_suite",

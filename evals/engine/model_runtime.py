@@ -24,8 +24,9 @@ def configure_model_runtime() -> dict[str, str]:
     applied = {name: value for name, value in MODEL_RUNTIME_DEFAULTS.items() if name not in os.environ}
     os.environ.update(applied)
     if "HF_HUB_DISABLE_PROGRESS_BARS" in applied:
-        import datasets
         import huggingface_hub.utils
+
+        import datasets
 
         huggingface_hub.utils.disable_progress_bars()  # transformers takes its setting from here
         datasets.disable_progress_bars()
