@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,50 @@ def test_a_strategy_needing_a_corpus_the_dataset_lacks_fails_before_any_work(tmp
     ):
         run_suite(suite, settings)
     assert not (tmp_path / "results").exists()
+
+
+def test_a_failing_judge_never_changes_the_answers_own_metrics(tmp_path: Path) -> None:
+    """Transient judge errors are retried; a judge that stays down leaves only its own metric missing."""
+    suite = Suite(
+        name="judge-faults",
+        scorers=["squad", "flaky_judge"],
+        datasets=[{"name": "squad-mini", "limit": 30}],
+        strategies=[StrategyEntry(name="first_sentence")],
+    )
+    outcome = run_suite(suite, RunSettings(results_dir=tmp_path, cache_dir=tmp_path / "cache", show_progress=False))
+    assert all(result.status == "ok" for result in outcome.results)
+    down = [result for result in outcome.results if result.item_id.endswith("7")]
+    up = [result for result in outcome.results if not result.item_id.endswith("7")]
+    assert down and up
+    assert all(result.scorer_errors == {} and result.scores["flaky_judge"] == 1.0 for result in up)  # retried
+    for result in down:
+        assert result.scorer_errors == {"FlakyJudge": "RuntimeError: judge endpoint unreachable"}
+        assert math.isnan(result.scores["flaky_judge"]) and not math.isnan(result.scores["f1"])
+    row = outcome.rows[0]
+    assert row.metrics["flaky_judge"] == 1.0  # missing judgments are left out, not counted as 0
+    assert row.n_errors == 0
+
+
+def test_a_second_process_on_the_same_run_stops_instead_of_answering_twice(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from evals.core.errors import EvalsError
+
+    suite = Suite(
+        name="one-writer",
+        datasets=[{"name": "squad-mini", "limit": 12}],
+        strategies=[StrategyEntry(name="first_sentence", params={"delay_s": 0.15})],
+    )
+    settings = RunSettings(results_dir=tmp_path, cache_dir=tmp_path / "cache", show_progress=False, concurrency=1)
+    first = threading.Thread(target=run_suite, args=(suite, settings))
+    first.start()
+    while not list(tmp_path.glob("runs/*/items.jsonl")):  # the first writer is answering
+        time.sleep(0.02)
+    with pytest.raises(EvalsError, match=r"is being written by another evals process.*--fresh"):
+        run_suite(suite, settings)
+    first.join()
+    outcome = run_suite(suite, settings)  # afterwards the same command reuses the finished run's answers
+    items = [json.loads(line) for path in tmp_path.glob("runs/*/items.jsonl") for line in path.read_text().splitlines()]
+    assert len(items) == 12 * 2  # the finished run and the cached re-run: no item answered twice in one run
+    assert outcome.manifest.counts.cached == 12

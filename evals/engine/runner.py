@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -99,24 +100,24 @@ class SuiteRun:
             }
         )
         self.store = self._open_store()
-        self.manifest = self._start_manifest()
-        self.results: dict[tuple[str, str, str], ItemResult] = {
-            result.key: result for result in self.store.read_items()
-        }
+        self.results: dict[tuple[str, str, str], ItemResult] = {}
 
     def _build_strategy(self, entry: StrategyEntry) -> Strategy:
         factory = self.strategy_factories[entry.name]
         return factory.from_config(entry.params, f"strategies.{entry.name}.params", self.context)
 
     async def run(self) -> RunOutcome:
-        if self.results:
-            self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
-        self.store.write_manifest(self.manifest)
-        for dataset in self.datasets:
-            scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
-            for entry in self.suite.strategies:
-                await self._run_pair(dataset, entry, scorers)
-        return self._finish()
+        with self.store.sole_writer():
+            self.manifest = self._start_manifest()
+            self.results = {result.key: result for result in self.store.read_items()}
+            if self.results:
+                self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
+            self.store.write_manifest(self.manifest)
+            for dataset in self.datasets:
+                scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
+                for entry in self.suite.strategies:
+                    await self._run_pair(dataset, entry, scorers)
+            return self._finish()
 
     def _open_store(self) -> RunStore:
         results_dir = self.settings.results_dir
@@ -266,27 +267,42 @@ class SuiteRun:
                 )
             self.cache.put(key, answer)
         attempts = counter[0]
-        try:
-            scores = {name: value for scorer in scorers for name, value in scorer.score(item, answer).items()}
-        except Exception as error:
-            return ItemResult(
-                **base,
-                status="error",
-                answer=answer,
-                attempts=attempts,
-                cached=cached is not None,
-                error=ItemError(stage="score", type=type(error).__name__, message=str(error)),
-            )
+        scores, scorer_errors = await self._score(scorers, item, answer)
         return ItemResult(
             **base,
             status="ok",
             answer=answer,
             scores=scores,
+            scorer_errors=scorer_errors,
             cost_usd=self.price_table.query_cost(answer),
             judge_cost_usd=self._judge_cost(scorers, scores),
             attempts=attempts,
             cached=cached is not None,
         )
+
+    async def _score(
+        self, scorers: Sequence[Scorer], item: QAItem, answer: Answer
+    ) -> tuple[dict[str, float], dict[str, str]]:
+        """Every scorer's metrics; transient scorer failures (a judge's 429 or 500) are retried like answers,
+        and a scorer that still fails leaves its own metrics missing (NaN) with the reason, never changing
+        the answer's status or the other scorers' metrics."""
+        scores: dict[str, float] = {}
+        failures: dict[str, str] = {}
+        for scorer in scorers:
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.suite.max_attempts),
+                wait=_wait_retry_after,
+                retry=retry_if_exception_type(TransientError),
+                reraise=True,
+            )
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        scores.update(scorer.score(item, answer))
+            except Exception as error:  # recorded on the item, per scorer
+                failures[type(scorer).__name__] = f"{type(error).__name__}: {error}"
+                scores.update(dict.fromkeys(scorer.metrics, math.nan))
+        return scores, failures
 
     def _judge_cost(self, scorers: Sequence[Scorer], scores: dict[str, float]) -> float | None:
         """USD the LLM judges spent on this item (None when no scorer calls a judge)."""

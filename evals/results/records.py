@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 class ItemError(BaseModel):
     """Why an item has no score: the exception type and message, and the stage that failed."""
 
-    stage: Literal["prepare", "answer", "score"]
+    stage: Literal["prepare", "answer", "score"]  # "score": written by 0.1; scorer failures now go to scorer_errors
     type: str
     message: str
 
@@ -33,6 +33,9 @@ class ItemResult(BaseModel):
     answer: Answer | None = None
     error: ItemError | None = None
     scores: dict[str, float] = Field(default_factory=dict)
+    scorer_errors: dict[str, str] = Field(
+        default_factory=dict, description="scorer class → why it failed; its metrics are then missing (NaN)"
+    )
     cost_usd: float | None = None
     judge_cost_usd: float | None = None
     attempts: int = 1

@@ -15,9 +15,12 @@ Both keep the first record per (dataset, strategy, item id), as the runner does 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from evals.core.errors import EvalsError
@@ -26,6 +29,7 @@ from evals.results.records import ItemResult, RunManifest
 
 ITEMS_FILE = "items.jsonl"
 MANIFEST_FILE = "manifest.json"
+WRITER_LOCK_FILE = ".writer.lock"
 
 
 def new_run_id(config_hash: str) -> str:
@@ -63,6 +67,25 @@ class RunStore:
     @property
     def run_id(self) -> str:
         return self.directory.name
+
+    @contextmanager
+    def sole_writer(self) -> Iterator[None]:
+        """Hold the run's writer lock for the whole run: one process writes a run folder at a time. A second
+        `evals run` of the same suite meets this lock and stops with a clear message instead of answering
+        every item a second time (the lock file goes when the OS releases it, even after kill -9)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.directory / WRITER_LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise EvalsError(
+                f"run {self.run_id} is being written by another evals process; wait for it to finish "
+                "(then run again to reuse its answers), or start a separate run with --fresh"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write_manifest(self, manifest: RunManifest) -> None:
         atomic_write_text(self.manifest_path, manifest.model_dump_json(indent=2))

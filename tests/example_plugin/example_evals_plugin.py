@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 from evals.core.errors import TransientError
 from evals.core.strategy import Strategy, StrategyParams, UpdatePath
-from evals.core.types import Answer, Document, QAItem, SetupReport
+from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
+from evals.data.dataset import QADataset
+from evals.scoring.base import Scorer
 
 
 class FirstSentenceParams(StrategyParams):
@@ -72,3 +74,22 @@ class Flaky(Strategy):
         if self.calls[item.id] <= self.params.failures_per_item:
             raise TransientError("simulated rate limit", retry_after=0.01)
         return Answer(text=item.question.split()[0])
+
+
+class FlakyJudge(Scorer):
+    """A judge-like scorer: its endpoint fails transiently on the first call for each item (an HTTP 500 the
+    harness must retry), and permanently for items whose id ends in "7" (a judge that stays down)."""
+
+    metrics = ("flaky_judge",)
+
+    def __init__(self, dataset: QADataset, context: RunContext | None = None) -> None:
+        super().__init__(dataset, context)
+        self.calls: dict[str, int] = {}
+
+    def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
+        self.calls[item.id] = self.calls.get(item.id, 0) + 1
+        if item.id.endswith("7"):
+            raise RuntimeError("judge endpoint unreachable")
+        if self.calls[item.id] == 1:
+            raise TransientError("judge returned HTTP 500", retry_after=0.0)
+        return {"flaky_judge": 1.0}
