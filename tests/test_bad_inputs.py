@@ -236,7 +236,7 @@ def test_huge_question_is_recorded_per_item_not_a_crash(tmp_path: Path) -> None:
         generator = f'{{backend = "openai", base_url = "{base_url}", model = "m", price_as = "gpt-4o-mini"}}'
         suite = SUITE.replace('"first_sentence"', f'"closed_book"\nparams = {{generator = {generator}}}')
         (tmp_path / "suite.toml").write_text(suite, encoding="utf-8")
-        result = run_cli(*RUN, cwd=tmp_path, timeout=120)
+        result = run_cli(*RUN, "--max-failure-rate", "1", cwd=tmp_path, timeout=120)  # 1 of 3 fails by design
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     (items_path,) = (tmp_path / "results" / "runs").glob("*/items.jsonl")

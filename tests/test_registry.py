@@ -1,16 +1,24 @@
-"""A broken plugin is reported by name and never hides the other strategies (the planted one lives in
-tests/example_plugin/broken_evals_plugin-0.1.0.dist-info)."""
+"""A broken plugin is reported by name and never hides the other strategies. The planted one lives in
+tests/broken_plugin/ (one entry point fails to import, one is not a strategy); only these tests put it on
+the path, so other tests' output stays free of its warnings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import EXAMPLE_PLUGIN, run_cli
 
 from evals.core.errors import RegistryError
 from evals.core.registry import Registry
-from evals.core.strategy import STRATEGIES, Strategy
+from evals.core.strategy import Strategy
+
+BROKEN_PLUGIN = Path(__file__).resolve().parent / "broken_plugin"
+
+
+@pytest.fixture(autouse=True)
+def broken_plugin_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BROKEN_PLUGIN))
 
 
 def fresh_registry() -> Registry[Strategy]:
@@ -32,15 +40,16 @@ def test_every_other_strategy_stays_available_next_to_a_broken_plugin() -> None:
 
 
 def test_looking_up_a_broken_plugin_names_it_and_its_error() -> None:
+    registry = fresh_registry()
     with pytest.raises(
         RegistryError, match=r"strategy plugin 'broken_import' is installed but broken: .*failed to import"
     ):
-        STRATEGIES.get("broken_import")
+        registry.get("broken_import")
     with pytest.raises(
         RegistryError, match=r"unknown strategy 'nope'; registered: .*rag.*\(broken: broken_import, not_a_strategy\)"
     ):
-        STRATEGIES.get("nope")
-    assert issubclass(STRATEGIES.get("rag"), Strategy)  # the failed lookups left the registry usable
+        registry.get("nope")
+    assert issubclass(registry.get("rag"), Strategy)  # the failed lookups left the registry usable
 
 
 def test_a_broken_plugin_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -52,7 +61,7 @@ def test_a_broken_plugin_is_logged_once(caplog: pytest.LogCaptureFixture) -> Non
 
 
 def test_evals_list_shows_the_broken_plugins_and_still_lists_the_rest(tmp_path: Path) -> None:
-    result = run_cli("list", cwd=tmp_path)
+    result = run_cli("list", cwd=tmp_path, env={"PYTHONPATH": f"{BROKEN_PLUGIN}:{EXAMPLE_PLUGIN}"})
     assert result.returncode == 0, result.stderr
     assert "rag" in result.stdout and "first_sentence" in result.stdout
     assert "broken strategy plugin broken_import" in result.stderr and "not_a_strategy" in result.stderr

@@ -185,3 +185,18 @@ def test_a_second_process_on_the_same_run_stops_instead_of_answering_twice(tmp_p
     items = [json.loads(line) for path in tmp_path.glob("runs/*/items.jsonl") for line in path.read_text().splitlines()]
     assert len(items) == 12 * 2  # the finished run and the cached re-run: no item answered twice in one run
     assert outcome.manifest.counts.cached == 12
+
+
+def test_evals_run_exits_1_when_a_strategy_answers_nothing_or_fails_too_often(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "dead"\n[[datasets]]\nname = "squad-mini"\nlimit = 4\n'
+        '[[strategies]]\nname = "first_sentence"\n'
+        '[[strategies]]\nname = "flaky"\nparams = {fail_prepare = true}\n'
+    )
+    result = run_cli("run", str(suite), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "squad-mini · flaky: 4 of 4 items failed" in result.stderr and "first_sentence:" not in result.stderr
+    assert (tmp_path / "results" / "leaderboard.csv").exists()  # recorded, with the reasons, before exiting
+    lenient = run_cli("run", str(suite), "--no-progress", "--max-failure-rate", "1", "--fresh", cwd=tmp_path)
+    assert lenient.returncode == 1  # a strategy with no successful item fails whatever the threshold

@@ -17,7 +17,8 @@ def test_planted_key_appears_nowhere(tmp_path: Path) -> None:
     server = FaultServer(FaultConfig(rate=0.5, seed=3, hang_s=1.0))
     with server.serve() as base_url:
         write_suite(tmp_path, tmp_path / "qa.jsonl", base_url, concurrency=4, max_attempts=2)
-        result = run_cli("run", "suite.toml", "--no-progress", cwd=tmp_path, env={"OPENAI_API_KEY": PLANTED_KEY})
+        args = ("run", "suite.toml", "--no-progress", "--max-failure-rate", "1")  # 50% faults: many items fail
+        result = run_cli(*args, cwd=tmp_path, env={"OPENAI_API_KEY": PLANTED_KEY})
     assert result.returncode == 0, result.stderr
     assert f"Bearer {PLANTED_KEY}" in server.stats.authorizations  # the key was really sent, and echoed back
 

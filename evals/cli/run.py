@@ -13,6 +13,8 @@ from evals.core.types import CACHE_DIR_ENV, DEFAULT_CACHE_DIR
 from evals.engine.runner import RunSettings, run_suite
 from evals.scoring.cost import DEFAULT_PRICE_TABLE
 
+DEFAULT_MAX_FAILURE_RATE = 0.1
+
 
 def run(
     suite_file: Annotated[Path, typer.Argument(help="suite TOML file")] = DEFAULT_SUITE,
@@ -32,8 +34,15 @@ def run(
     ] = None,
     price_table: Annotated[Path, typer.Option(help="dated price table TOML")] = DEFAULT_PRICE_TABLE,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    max_failure_rate: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="exit 1 when a strategy fails more than this share of its items"),
+    ] = DEFAULT_MAX_FAILURE_RATE,
 ) -> None:
-    """Run a suite (default: the built-in one on squad-mini) and update the leaderboard."""
+    """Run a suite (default: the built-in one on squad-mini) and update the leaderboard.
+
+    Exits 1 when a dataset × strategy answered no item at all, or failed more than --max-failure-rate of
+    them (the failures are recorded in the run, with reasons), so nightly CI notices a dead endpoint."""
     suite = load_suite(suite_file)
     if limit is not None:
         suite = suite.with_limit(limit)
@@ -54,3 +63,15 @@ def run(
         f"{counts.cached} from cache, {counts.retries} retries → {results_dir / 'runs' / outcome.manifest.run_id}"
     )
     console.print(leaderboard_table([row.to_record() for row in outcome.rows], f"run {outcome.manifest.run_id}"))
+    failing = [
+        f"{row.dataset} · {row.strategy}: {row.n_errors} of {row.n_items} items failed"
+        for row in outcome.rows
+        if row.n_items and (row.n_ok == 0 or row.n_errors / row.n_items > max_failure_rate)
+    ]
+    if failing:
+        errors.print(
+            f"[bold red]failed:[/] more than {max_failure_rate:.0%} of items failed (see the reasons in items.jsonl "
+            f"or `evals view`): " + "; ".join(failing),
+            highlight=False,
+        )
+        raise typer.Exit(code=1)
