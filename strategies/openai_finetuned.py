@@ -29,7 +29,7 @@ from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from evals.infra.atomic import atomic_write_text, locked
 from evals.infra.hashing import content_hash
-from evals.infra.openai_compat import ApiKey, is_retryable
+from evals.infra.openai_compat import ApiKey, classify, is_retryable
 from strategies.adapters import FinetuneParams, training_examples
 from strategies.backends.openai_backend import OpenAIBackend
 from strategies.generation import answer_closed_book
@@ -272,14 +272,10 @@ class OpenAIFinetuned(Strategy):
             raise self._error(action, error) from None
 
     def _error(self, action: str, error: openai.APIError) -> EvalsError:
-        detail = self._key.mask(str(error))
-        if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
-            return ConfigError(
-                f"{action} at {self.endpoint}: the key in {self.params.api_key_env} was refused "
-                f"(HTTP {error.status_code}): {detail}"
-            )
-        status = f" (HTTP {error.status_code})" if isinstance(error, openai.APIStatusError) else ""
-        return FineTuningError(f"{action} at {self.endpoint} failed{status}: {detail}")
+        """`error` sorted by `classify`: a refused key or unknown model or path stays a `ConfigError`; anything
+        else fails `prepare` as a `FineTuningError`, since repeating a job creation could pay for two jobs."""
+        classified = classify(error, f"{action} at {self.endpoint}", self._key)
+        return classified if isinstance(classified, ConfigError) else FineTuningError(str(classified))
 
 
 def _read_record(path: Path) -> JobRecord | None:
