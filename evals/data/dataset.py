@@ -61,15 +61,10 @@ class QADataset(BaseModel):
             n_test_total=len(test),
         )
 
-    @property
-    def knowledge_fingerprint(self) -> str:
-        """Fingerprint of what strategies prepare on (corpus and train split): answers depend on it,
-        not on which other questions are being scored."""
-        return _fingerprint(self.corpus, self.train)
-
     def fingerprint_of(self, knowledge: Iterable[Knowledge]) -> str:
-        """Fingerprint of the named parts only: a strategy that never reads the train split keeps its
-        cached answers when a train split is added."""
+        """Fingerprint of the named parts of what strategies prepare on (corpus, train split): answers depend
+        on it, not on which other questions are scored, and a strategy that never reads the train split keeps
+        its cached answers when a train split is added."""
         parts = set(knowledge)
         return _fingerprint(self.corpus if "corpus" in parts else [], self.train if "train" in parts else [])
 

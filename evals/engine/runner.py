@@ -289,20 +289,23 @@ class SuiteRun:
         scores: dict[str, float] = {}
         failures: dict[str, str] = {}
         for scorer in scorers:
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(self.suite.max_attempts),
-                wait=_wait_retry_after,
-                retry=retry_if_exception_type(TransientError),
-                reraise=True,
-            )
             try:
-                async for attempt in retrying:
+                async for attempt in self._retrying():
                     with attempt:
                         scores.update(scorer.score(item, answer))
             except Exception as error:  # recorded on the item, per scorer
                 failures[type(scorer).__name__] = f"{type(error).__name__}: {error}"
                 scores.update(dict.fromkeys(scorer.metrics, math.nan))
         return scores, failures
+
+    def _retrying(self) -> AsyncRetrying:
+        """The suite's retry policy, for answers and scorers alike: TransientError only, Retry-After honoured."""
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.suite.max_attempts),
+            wait=_wait_retry_after,
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
 
     def _judge_cost(self, scorers: Sequence[Scorer], scores: dict[str, float]) -> float | None:
         """USD the LLM judges spent on this item (None when no scorer calls a judge)."""
@@ -314,13 +317,7 @@ class SuiteRun:
 
     async def _call_with_retries(self, strategy: Strategy, item: QAItem, counter: list[int]) -> Answer:
         """Answer with retries on TransientError; `counter[0]` counts the attempts, also when all fail."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.suite.max_attempts),
-            wait=_wait_retry_after,
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._retrying():
             with attempt:
                 counter[0] += 1
                 answer = await _timed_answer(strategy, item)
