@@ -109,16 +109,57 @@ def test_paired_bootstrap_and_wilcoxon_edge_cases() -> None:
 # --- paired comparisons of real runs ---
 
 
+def test_every_gated_metric_has_a_minimum_detectable_effect_and_require_power_fails_when_underpowered(
+    runs: Runs,
+) -> None:
+    """40 questions cannot see a 0.02 drop: "unchanged" says so, and --require-power turns it into exit 1."""
+    lenient_cost = Thresholds(max_cost_increase=10)  # first_sentence sends longer prompts: not the point here
+    report = compare_references(runs.ids["bm25"], runs.ids["first_sentence"], runs.folder, lenient_cost)
+    gated = [m for s in report.strategies for m in s.metrics if m.gate is not None]
+    assert {m.metric for m in gated} >= {"f1", "exact_match", "latency_p95_s", "cost_per_query_usd"}
+    assert all(m.mde is not None and m.mde >= 0 and m.powered is not None for m in gated)
+    f1 = metric(report, "f1")
+    assert f1.mde is not None and f1.mde > report.thresholds.max_quality_drop and f1.powered is False
+    if f1.verdict == "unchanged":
+        assert f"could only detect drops ≥ {f1.mde:.3f}" in f1.reason
+    underpowered = {(finding.metric) for finding in report.underpowered}
+    assert underpowered == {m.metric for m in gated if m.verdict == "unchanged" and m.powered is False}
+    assert report.regressions == [] and report.underpowered  # the premise of the exit codes below
+    args = (runs.ids["bm25"], runs.ids["first_sentence"], "--results-dir", str(runs.folder), "--json")
+    args = (*args, "--max-cost-increase", "10")
+    plain, strict = invoke(*args), invoke(*args, "--require-power")
+    assert plain.exit_code == 0, plain.output
+    assert strict.exit_code == 1 and json.loads(strict.stdout)["underpowered"]
+    same = compare_references(runs.ids["bm25"], runs.ids["bm25_again"], runs.folder)
+    assert metric(same, "f1").mde == 0.0  # identical answers: the paired differences show no variance at all
+
+
+def test_unclustered_binary_scores_use_mcnemar(runs: Runs) -> None:
+    """cluster_by = "none": every question its own cluster, so McNemar's exact test applies to 0/1 scores."""
+    settings = RunSettings(results_dir=runs.folder, cache_dir=runs.folder.parent / "cache", show_progress=False)
+    suite = Suite.model_validate(
+        {
+            "name": "unclustered",
+            "datasets": [{"name": "squad-mini", "limit": 40, "cluster_by": "none"}],
+            "strategies": [{"name": "reader", **READERS["broken"]}],
+        }
+    )
+    run_id = run_suite(suite, settings).manifest.run_id
+    report = compare_references(runs.ids["bm25"], run_id, runs.folder)
+    assert metric(report, "exact_match").test == "McNemar exact"
+    assert metric(report, "f1").test == "paired bootstrap"
+
+
 def test_planted_quality_regression_is_flagged_with_a_significant_p(runs: Runs) -> None:
     report = compare_references(runs.ids["bm25"], runs.ids["broken"], runs.folder)
     (strategy,) = report.strategies
     assert strategy.paired and strategy.n_paired == 40
     assert "strategy type changed: extractive_bm25 → flaky" in strategy.notes
     f1 = metric(report, "f1")
-    assert f1.verdict == "regression" and f1.test == "paired bootstrap"
+    assert f1.verdict == "regression" and f1.test == "paired cluster bootstrap"  # squad-mini: by paragraph
     assert f1.old > 0.05 and f1.new == 0.0  # the 9 failed items count 0, like the leaderboard
     assert f1.ci_high is not None and f1.ci_high < 0 and f1.p_holm is not None and f1.p_holm < 0.01
-    assert metric(report, "exact_match").test == "McNemar exact"
+    assert metric(report, "exact_match").test == "paired cluster bootstrap"  # McNemar assumes independent pairs
     assert {(r.strategy, r.metric) for r in report.regressions} == {("reader", "f1")}
     result = invoke(runs.ids["bm25"], runs.ids["broken"], "--results-dir", str(runs.folder))
     assert result.exit_code == 1, result.output
@@ -186,7 +227,7 @@ def test_missing_and_added_strategies(runs: Runs, tmp_path: Path) -> None:
     assert [(r.strategy, r.metric, r.reason) for r in fewer.regressions] == [("reader_v2", None, "missing in NEW")]
     assert invoke(str(tmp_path / "two.csv"), str(runs.folder / "bm25.csv")).exit_code == 1
     more = compare_references(str(runs.folder / "bm25.csv"), str(tmp_path / "two.csv"), tmp_path)
-    assert more.regressions == [] and more.summary.endswith("1 added")
+    assert more.regressions == [] and "1 added" in more.summary
     result = invoke(str(runs.folder / "bm25.csv"), str(tmp_path / "two.csv"))
     assert result.exit_code == 0 and "+ added" in result.output
 

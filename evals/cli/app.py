@@ -10,6 +10,7 @@ from evals.cli.compare import compare
 from evals.cli.console import errors
 from evals.cli.freshness import freshness
 from evals.cli.listing import leaderboard, list_registered
+from evals.cli.plan import plan
 from evals.cli.recommend import recommend
 from evals.cli.report import report
 from evals.cli.run import run
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command()(run)
 app.command()(score)
 app.command()(compare)
+app.command()(plan)
 app.command()(report)
 app.command()(recommend)
 app.command()(freshness)
@@ -48,8 +50,12 @@ def main() -> None:
         raise SystemExit(130) from None
     except typer.Exit as exit_:
         raise SystemExit(exit_.exit_code) from None
-    except click.ClickException as error:  # usage errors
-        error.show()
-        raise SystemExit(error.exit_code) from None
+    except (click.ClickException, typer.TyperException) as error:  # usage errors (typer >= 0.26 raises its own)
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
     if exit_code:  # a command's typer.Exit(code) is returned, not raised, in this mode
         raise SystemExit(exit_code)

@@ -59,6 +59,18 @@ def compare(
         Path | None, typer.Option(help="also write the report as Markdown to this file (for a pull-request comment)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON (same as --format json)")] = False,
+    suite: Annotated[
+        str | None,
+        typer.Option(help="of a CSV holding several suites, compare this suite's rows (default: each row's latest)"),
+    ] = None,
+    require_power: Annotated[
+        bool,
+        typer.Option(
+            "--require-power",
+            help="also exit 1 when a gated metric is 'unchanged' but its minimum detectable effect (80% power) "
+            "exceeds the gate's threshold: the comparison could not have seen a regression of that size",
+        ),
+    ] = False,
 ) -> None:
     """Compare two leaderboards or runs; exit 1 when a quality, latency or cost gate regresses.
 
@@ -73,7 +85,7 @@ def compare(
         alpha=alpha,
         seed=seed,
     )
-    report = compare_references(old, new, results_dir, thresholds)
+    report = compare_references(old, new, results_dir, thresholds, suite)
     if markdown is not None:
         markdown.write_text(render_markdown(report), encoding="utf-8")
     if as_json or output_format is OutputFormat.json:
@@ -86,7 +98,7 @@ def compare(
             console.print(f"note: {escape(note)}", highlight=False)
         style = "bold red" if report.regressions else "bold green"
         console.print(f"[{style}]{report.summary}[/]", highlight=False)
-    if report.regressions:
+    if report.regressions or (require_power and report.underpowered):
         raise typer.Exit(code=1)
 
 
@@ -180,4 +192,6 @@ def _evidence(s: StrategyComparison, m: MetricComparison) -> str:
     if m.p_value is not None:
         adjusted = f", Holm {m.p_holm:.2g}" if m.p_holm is not None else ""
         parts.append(f"p={m.p_value:.2g}{adjusted} ({m.test}, n={s.n_paired})")
+    if m.mde is not None:
+        parts.append(f"MDE {m.mde:.3f}" if m.gate == "quality" else f"MDE +{m.mde:.0%}")
     return "; ".join(parts)

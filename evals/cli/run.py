@@ -19,6 +19,10 @@ DEFAULT_MAX_FAILURE_RATE = 0.1
 def run(
     suite_file: Annotated[Path, typer.Argument(help="suite TOML file")] = DEFAULT_SUITE,
     limit: Annotated[int | None, typer.Option(help="score at most N test items per dataset")] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(min=1, help="answer every question N times, sampling at each strategy's temperature"),
+    ] = None,
     results_dir: Annotated[Path, typer.Option(help="where runs, leaderboard.csv and history.csv go")] = Path("results"),
     cache_dir: Annotated[
         Path | None,
@@ -46,6 +50,8 @@ def run(
     suite = load_suite(suite_file)
     if limit is not None:
         suite = suite.with_limit(limit)
+    if repeats is not None:
+        suite = suite.with_repeats(repeats)
     settings = RunSettings(
         results_dir=results_dir,
         **({"cache_dir": cache_dir} if cache_dir else {}),

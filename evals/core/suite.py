@@ -40,6 +40,9 @@ class Suite(BaseModel):
     seed: int = 0
     concurrency: int = Field(default=4, ge=1)
     max_attempts: int = Field(default=4, ge=1)
+    repeats: int = Field(
+        default=1, ge=1, description="answers per question, each a sample at the strategy's temperature"
+    )
     scorers: list[str] = Field(default_factory=lambda: ["squad"])
     datasets: list[dict[str, Any]] = Field(min_length=1)
     strategies: list[StrategyEntry] = Field(min_length=1)
@@ -72,6 +75,10 @@ class Suite(BaseModel):
         """The same suite scoring at most `limit` test items per dataset."""
         return self.model_copy(update={"datasets": [{**entry, "limit": limit} for entry in self.datasets]})
 
+    def with_repeats(self, repeats: int) -> Suite:
+        """The same suite answering every question `repeats` times."""
+        return Suite.model_validate({**self.model_dump(), "path": self.path, "repeats": repeats})
+
     def config_hash(self) -> str:
         """Hash of everything that determines the run's results (not its concurrency)."""
         return content_hash(
@@ -80,6 +87,7 @@ class Suite(BaseModel):
                 "strategies": [entry.model_dump() for entry in self.strategies],
                 "scorers": self.scorers,
                 "seed": self.seed,
+                **({"repeats": self.repeats} if self.repeats > 1 else {}),  # unrepeated suites keep their hash
             }
         )
 

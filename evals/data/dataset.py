@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from evals.core.errors import DatasetError
 from evals.core.types import Document, Knowledge, QAItem
+from evals.data.clusters import ClusterBy, assign_clusters
 
 SquadVersion = Literal["1.1", "2.0"]
 
@@ -36,6 +37,8 @@ class QADataset(BaseModel):
 
     fingerprint: str = ""
     n_test_total: int = 0
+    clusters: dict[str, str] = Field(default_factory=dict)
+    """Test item id → cluster id (`evals.data.clusters`); not part of the fingerprint."""
 
     @classmethod
     def build(
@@ -47,8 +50,10 @@ class QADataset(BaseModel):
         source: str,
         card: str | None = None,
         limit: int | None = None,
+        cluster_by: ClusterBy = "auto",
     ) -> QADataset:
-        """A dataset whose fingerprint covers all of its content, taken before `limit` cuts the test split."""
+        """A dataset whose fingerprint covers all of its content, taken before `limit` cuts the test split;
+        test items are grouped into clusters by `cluster_by`."""
         fingerprint = _fingerprint(corpus, train, test)
         return cls(
             name=name,
@@ -59,6 +64,7 @@ class QADataset(BaseModel):
             card=card,
             fingerprint=fingerprint,
             n_test_total=len(test),
+            clusters=assign_clusters(name, test, corpus, cluster_by),
         )
 
     def fingerprint_of(self, knowledge: Iterable[Knowledge]) -> str:
@@ -67,6 +73,10 @@ class QADataset(BaseModel):
         its cached answers when a train split is added."""
         parts = set(knowledge)
         return _fingerprint(self.corpus if "corpus" in parts else [], self.train if "train" in parts else [])
+
+    def cluster_of(self, item: QAItem) -> str:
+        """The cluster a test item is sampled with (the item itself when it was not assigned one)."""
+        return self.clusters.get(item.id, f"item:{item.id}")
 
     def documents_by_id(self) -> dict[str, Document]:
         return {document.id: document for document in self.corpus}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evals.core.errors import DatasetError
 from evals.core.types import Document, QAItem
+from evals.data.clusters import ClusterBy
 from evals.data.dataset import QADataset, check_unique_ids, split_items
 from evals.data.squad_json import load_squad_json
 from evals.data.tables import (
@@ -52,6 +53,7 @@ class DatasetSpec(BaseModel):
     hub_config: str | None = None
     test_fraction: float = Field(default=0.1, gt=0, lt=1)
     limit: int | None = Field(default=None, gt=0)
+    cluster_by: ClusterBy = "auto"
     card: str | None = None
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -59,6 +61,8 @@ class DatasetSpec(BaseModel):
     def _has_questions(self) -> DatasetSpec:
         if not (self.source or self.test):
             raise ValueError("give `source` (one file or hub id, split by test_fraction) or `test`")
+        if self.cluster_by == "column" and self.columns.cluster is None:
+            raise ValueError('cluster_by = "column" needs the column named: columns = {cluster = "<column>"}')
         return self
 
     def path(self, relative: str) -> Path:
@@ -118,7 +122,7 @@ def load_dataset(spec: DatasetSpec | str) -> QADataset:
         raise DatasetError(f"dataset {spec.name!r}: the test split is empty ({source})")
     _check_gold_documents(spec.name, [*train, *test], corpus)
     card = _read_card(spec.path(spec.card)) if spec.card else None
-    return QADataset.build(spec.name, corpus, train, test, source, card, spec.limit)
+    return QADataset.build(spec.name, corpus, train, test, source, card, spec.limit, spec.cluster_by)
 
 
 def _read_card(path: Path) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evals.core.errors import DatasetError
 from evals.core.types import Document, QAItem
+from evals.data.clusters import CLUSTER_METADATA
 
 TableFormat = Literal["jsonl", "csv", "parquet"]
 _HF_BUILDER = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}
@@ -31,6 +32,8 @@ class ColumnMapping(BaseModel):
     is_impossible: str | None = None
     context: str | None = None
     title: str | None = None
+    cluster: str | None = None
+    """The column grouping questions that share a source (a topic, a document): the unit of resampling."""
     metadata: tuple[str, ...] = ()
     """Extra columns kept as item metadata (e.g. a fact id, a `changed` flag)."""
 
@@ -124,7 +127,7 @@ def items_from_rows(
                     answers=answers,
                     gold_doc_ids=[str(doc_id) for doc_id in gold_doc_ids],
                     is_impossible=bool(row[mapping.is_impossible]) if mapping.is_impossible else not answers,
-                    metadata={column: row[column] for column in mapping.metadata},
+                    metadata=_metadata(row, mapping),
                 )
             )
         except ValidationError as error:
@@ -133,6 +136,14 @@ def items_from_rows(
             column = wanted.get(field, field)
             raise DatasetError(f"{where}: row {row_number}, column {column!r}: {first['msg']}") from None
     return items, list(documents.values())
+
+
+def _metadata(row: Mapping[str, Any], mapping: ColumnMapping) -> dict[str, Any]:
+    """The mapped metadata columns, and the cluster column as `cluster` (a string id)."""
+    metadata = {column: row[column] for column in mapping.metadata}
+    if mapping.cluster is not None:
+        metadata[CLUSTER_METADATA] = str(row[mapping.cluster])
+    return metadata
 
 
 def documents_from_rows(

@@ -20,15 +20,17 @@ class CachedAnswer(BaseModel):
     answer: Answer
 
 
-def answer_key(strategy_identity: dict[str, Any], knowledge_fingerprint: str, item: QAItem) -> str:
+def answer_key(strategy_identity: dict[str, Any], knowledge_fingerprint: str, item: QAItem, repeat: int = 0) -> str:
     """What determines an answer: the strategy (config and model), the data it was prepared on,
-    and the question. Gold answers are left out: they must not influence the answer."""
+    the question, and which repeat of it (repeat 0 keys as an unrepeated run). Gold answers are left
+    out: they must not influence the answer."""
     return content_hash(
         {
             "cache_schema": CACHE_SCHEMA_VERSION,
             "strategy": strategy_identity,
             "knowledge": knowledge_fingerprint,
             "item": item.model_dump(mode="json", exclude={"answers"}),
+            **({"repeat": repeat} if repeat else {}),
         },
         length=32,
     )

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from evals.core.errors import EvalsError, SuiteError, TransientError
+from evals.core.sampling import answering_repeat, current_repeat
 from evals.core.strategy import STRATEGIES, Strategy, UpdatePath, knowledge_read
 from evals.core.suite import StrategyEntry, Suite
 from evals.core.types import Answer, QAItem, RunContext, SetupReport, default_cache_dir
@@ -31,7 +32,7 @@ from evals.engine.model_runtime import configure_model_runtime
 from evals.infra.hashing import content_hash, file_sha256
 from evals.infra.provenance import git_state, host_description, package_versions
 from evals.results.leaderboard import LeaderboardRow, build_rows, update_leaderboard
-from evals.results.records import DatasetManifest, ItemError, ItemResult, RunCounts, RunManifest, SetupRecord
+from evals.results.records import DatasetManifest, ItemError, ItemKey, ItemResult, RunCounts, RunManifest, SetupRecord
 from evals.results.run_store import RunStore, find_resumable, new_run_id, runs_dir
 from evals.scoring.base import SCORERS, Scorer
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
@@ -100,7 +101,7 @@ class SuiteRun:
             }
         )
         self.store = self._open_store()
-        self.results: dict[tuple[str, str, str], ItemResult] = {}
+        self.results: dict[ItemKey, ItemResult] = {}
 
     def _build_strategy(self, entry: StrategyEntry) -> Strategy:
         factory = self.strategy_factories[entry.name]
@@ -170,9 +171,15 @@ class SuiteRun:
         strategy = self._build_strategy(entry)
         identity = strategy.identity()
         knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
-        keys = {item.id: answer_key(identity, knowledge, item) for item in dataset.test}
-        pending = [item for item in dataset.test if (dataset.name, entry.name, item.id) not in self.results]
-        all_cached = self.settings.use_cache and all(self.cache.get(keys[item.id]) for item in pending)
+        repeats = range(self.suite.repeats)
+        keys = {(item.id, r): answer_key(identity, knowledge, item, r) for item in dataset.test for r in repeats}
+        done = {
+            (item_id, repeat)
+            for (name, label, item_id, repeat) in self.results
+            if (name, label) == (dataset.name, entry.name)
+        }
+        pending = [(item, r) for item in dataset.test for r in repeats if (item.id, r) not in done]
+        all_cached = self.settings.use_cache and all(self.cache.get(keys[(item.id, r)]) for item, r in pending)
         try:
             try:
                 self._record_setup(dataset, entry, strategy, identity, prepare=bool(pending) and not all_cached)
@@ -181,10 +188,16 @@ class SuiteRun:
             except Exception as error:  # a failed setup fails this pair's items, not the whole run
                 self.console.print(f"[red]{entry.name} failed to prepare on {dataset.name}:[/] {error}")
                 failure = ItemError(stage="prepare", type=type(error).__name__, message=str(error))
-                for item in pending:
+                for item, repeat in pending:
                     self._record(
                         ItemResult(
-                            dataset=dataset.name, strategy=entry.name, item_id=item.id, status="error", error=failure
+                            dataset=dataset.name,
+                            strategy=entry.name,
+                            item_id=item.id,
+                            cluster=dataset.cluster_of(item),
+                            repeat=repeat,
+                            status="error",
+                            error=failure,
                         )
                     )
                 return
@@ -194,13 +207,16 @@ class SuiteRun:
             semaphore = asyncio.Semaphore(limit)
             with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
 
-                async def one(item: QAItem) -> None:
+                async def one(item: QAItem, repeat: int) -> None:
                     async with semaphore:
-                        result = await self._answer_item(dataset, entry.name, strategy, item, keys[item.id], scorers)
+                        with answering_repeat(repeat):  # the task's context: its worker thread inherits it
+                            result = await self._answer_item(
+                                dataset, entry.name, strategy, item, keys[(item.id, repeat)], scorers
+                            )
                     self._record(result)
                     advance()
 
-                await asyncio.gather(*(one(item) for item in pending))
+                await asyncio.gather(*(one(item, repeat) for item, repeat in pending))
         finally:
             strategy.close()
 
@@ -250,7 +266,13 @@ class SuiteRun:
     async def _answer_item(
         self, dataset: QADataset, label: str, strategy: Strategy, item: QAItem, key: str, scorers: Sequence[Scorer]
     ) -> ItemResult:
-        base = {"dataset": dataset.name, "strategy": label, "item_id": item.id}
+        base = {
+            "dataset": dataset.name,
+            "strategy": label,
+            "item_id": item.id,
+            "cluster": dataset.cluster_of(item),
+            "repeat": current_repeat(),
+        }
         cached = self.cache.get(key) if self.settings.use_cache else None
         counter = [0]  # attempts made, counted even when every one of them fails
         if cached is not None:
@@ -352,12 +374,12 @@ def _check_knowledge(datasets: Sequence[QADataset], update_paths: dict[str, Upda
             if "corpus" in needed and not dataset.corpus:
                 raise SuiteError(
                     f"strategy {name!r} retrieves from a corpus, but dataset {dataset.name!r} has none: add "
-                    f"`corpus = \"<file>\"` (or a `context` column) to its [[datasets]] entry, or drop the strategy"
+                    f'`corpus = "<file>"` (or a `context` column) to its [[datasets]] entry, or drop the strategy'
                 )
             if "train" in needed and not any(item.answers and not item.is_impossible for item in dataset.train):
                 raise SuiteError(
                     f"strategy {name!r} trains on the train split, but dataset {dataset.name!r} has no answerable "
-                    f"train questions: add `train = \"<file>\"` (or `test_fraction` < 1) to its [[datasets]] entry"
+                    f'train questions: add `train = "<file>"` (or `test_fraction` < 1) to its [[datasets]] entry'
                 )
 
 

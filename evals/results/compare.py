@@ -13,28 +13,32 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, computed_field
 
 from evals.core.errors import EvalsError
-from evals.results.item_values import metric_values
+from evals.results.item_values import answers_by_question, item_means
 from evals.results.leaderboard import (
+    CI_SUFFIXES,
     COLUMNS_ADDED_AFTER_VERSION_1,
     IDENTITY_COLUMNS,
-    KEY_COLUMNS,
     LEADERBOARD_SCHEMA_VERSION,
     PROVENANCE_COLUMNS,
+    SE_SUFFIX,
+    STATISTIC_SUFFIXES,
     build_rows,
+    latest_rows,
     read_table,
 )
 from evals.results.records import ItemResult, RunManifest
 from evals.results.run_store import MANIFEST_FILE, RunStore, runs_dir
+from evals.stats.clustered import POWER, clustered_mean, minimum_detectable_effect
 from evals.stats.paired import holm, mcnemar_exact, paired_bootstrap, wilcoxon_signed_rank
 from evals.stats.summary import BOOTSTRAP_RESAMPLES, defined_mean
 
 LATENCY_METRIC = "latency_p95_s"
 COST_METRIC = "cost_per_query_usd"
-CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 Key = tuple[str, str]
 Gate = Literal["quality", "latency", "cost"]
@@ -50,6 +54,7 @@ class Thresholds(BaseModel):
     max_latency_increase: float = Field(default=0.25, ge=0)
     max_cost_increase: float = Field(default=0.25, ge=0)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    power: float = Field(default=POWER, gt=0, lt=1)
     seed: int = 0
     resamples: int = Field(default=BOOTSTRAP_RESAMPLES, ge=100)
 
@@ -59,6 +64,10 @@ class MetricComparison(BaseModel):
 
     `ci_low`/`ci_high` bound the paired mean difference (runs); `old_ci`/`new_ci` are each side's CI
     (CSVs). `p_holm` is Holm-adjusted across the metrics tested for the same dataset × strategy.
+    `mde` is the smallest true change the comparison detects with `thresholds.power` at level
+    `thresholds.alpha` (quality: absolute, from the clustered SE of the difference; latency and cost:
+    relative); `powered` says whether it is within the gate's threshold, i.e. whether "unchanged" means
+    that no change of the gated size happened rather than that none could have been seen.
     """
 
     metric: str
@@ -75,6 +84,8 @@ class MetricComparison(BaseModel):
     p_value: float | None = None
     p_holm: float | None = None
     significant: bool | None = None
+    mde: float | None = None
+    powered: bool | None = None
     verdict: Verdict = "info"
     reason: str = ""
 
@@ -136,6 +147,17 @@ class ComparisonReport(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def underpowered(self) -> list[Finding]:
+        """Gated metrics judged "unchanged" although a change beyond the gate could have gone unseen."""
+        return [
+            Finding(dataset=s.dataset, strategy=s.strategy, metric=m.metric, reason=m.reason)
+            for s in self.strategies
+            for m in s.metrics
+            if m.verdict == "unchanged" and m.powered is False
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def summary(self) -> str:
         """E.g. "2 regressions, 1 improvement, 10 unchanged, 1 added" (gated metrics and strategies)."""
         unchanged = sum(m.verdict == "unchanged" for s in self.strategies for m in s.metrics)
@@ -145,7 +167,9 @@ class ComparisonReport(BaseModel):
             _plural(len(self.improvements), "improvement"),
             f"{unchanged} unchanged",
         ]
-        return ", ".join(parts + ([f"{added} added"] if added else []))
+        parts += [f"{added} added"] if added else []
+        parts += [f"{len(self.underpowered)} underpowered"] if self.underpowered else []
+        return ", ".join(parts)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -158,6 +182,8 @@ class _Row(BaseModel):
     metrics: dict[str, float]
     fingerprint: str
     strategy_type: str
+    strategy_config: str = ""
+    suite: str = ""
     n_items: int
 
 
@@ -171,11 +197,12 @@ class Side(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-def load_side(reference: str, results_dir: Path) -> Side:
-    """A CSV path, a run id under `<results_dir>/runs/`, or a run folder."""
+def load_side(reference: str, results_dir: Path, suite: str | None = None) -> Side:
+    """A CSV path (its latest row per dataset × strategy, of `suite` if given), a run id under
+    `<results_dir>/runs/`, or a run folder."""
     path = Path(reference)
     if path.is_file():
-        return _csv_side(path)
+        return _csv_side(path, suite)
     run_dir = path if (path / MANIFEST_FILE).is_file() else runs_dir(results_dir) / reference
     if reference and (run_dir / MANIFEST_FILE).is_file():
         return _run_side(RunStore(run_dir))
@@ -186,7 +213,7 @@ def load_side(reference: str, results_dir: Path) -> Side:
     raise EvalsError(f"{reference!r} is neither a CSV file nor a run id in {runs_dir(results_dir)}{hint}")
 
 
-def _csv_side(path: Path) -> Side:
+def _csv_side(path: Path, suite: str | None) -> Side:
     frame = read_table(path)
     missing = [c for c in IDENTITY_COLUMNS if c not in frame.columns and c not in COLUMNS_ADDED_AFTER_VERSION_1]
     if missing:
@@ -201,17 +228,24 @@ def _csv_side(path: Path) -> Side:
         raise EvalsError(f"{path}: no rows")
     fixed = set(IDENTITY_COLUMNS) | set(PROVENANCE_COLUMNS)
     metric_columns = [c for c in frame.columns if c not in fixed and pd.api.types.is_numeric_dtype(frame[c])]
-    latest = frame.drop_duplicates(subset=KEY_COLUMNS, keep="last")  # a history CSV: its latest rows
+    latest = latest_rows(frame, suite)  # a history CSV, or a leaderboard of several suites: the latest rows
     rows = {
         (str(record["dataset"]), str(record["strategy"])): _Row(
             metrics={column: float(record[column]) for column in metric_columns},
             fingerprint=str(record["dataset_fingerprint"]),
             strategy_type=str(record["strategy_type"]),
+            strategy_config=_text(record.get("strategy_config")),
+            suite=_text(record.get("suite")),
             n_items=int(record["n_items"]),
         )
         for record in latest.to_dict(orient="records")
     }
     return Side(label=str(path), rows=rows)
+
+
+def _text(value: object) -> str:
+    """A CSV cell as text; empty for a missing value (a column older rows lack)."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _run_side(store: RunStore) -> Side:
@@ -235,6 +269,8 @@ def _rows(manifest: RunManifest, items: Sequence[ItemResult]) -> dict[Key, _Row]
             metrics=row.metrics,
             fingerprint=row.dataset_fingerprint,
             strategy_type=row.strategy_type,
+            strategy_config=row.strategy_config,
+            suite=row.suite,
             n_items=row.n_items,
         )
         for row in build_rows(manifest, items, seed=manifest.seed)
@@ -271,10 +307,14 @@ def compare_sides(old: Side, new: Side, thresholds: Thresholds | None = None) ->
 
 
 def compare_references(
-    old: str, new: str, results_dir: Path = Path("results"), thresholds: Thresholds | None = None
+    old: str,
+    new: str,
+    results_dir: Path = Path("results"),
+    thresholds: Thresholds | None = None,
+    suite: str | None = None,
 ) -> ComparisonReport:
-    """`compare_sides` of two references (CSV paths or run ids)."""
-    return compare_sides(load_side(old, results_dir), load_side(new, results_dir), thresholds)
+    """`compare_sides` of two references (CSV paths or run ids; of a CSV, the rows of `suite` if given)."""
+    return compare_sides(load_side(old, results_dir, suite), load_side(new, results_dir, suite), thresholds)
 
 
 def _keys(rows: Iterable[Key]) -> str:
@@ -287,6 +327,13 @@ def _row_notes(old: _Row, new: _Row) -> list[str]:
         notes.append(f"dataset content differs (fingerprint {old.fingerprint} → {new.fingerprint})")
     if old.strategy_type != new.strategy_type:
         notes.append(f"strategy type changed: {old.strategy_type} → {new.strategy_type}")
+    elif old.strategy_config and new.strategy_config and old.strategy_config != new.strategy_config:
+        notes.append(
+            f"configuration changed (strategy_config {old.strategy_config} → {new.strategy_config}): the "
+            "difference measures the new configuration, not a regression of the old one"
+        )
+    if old.suite and new.suite and old.suite != new.suite:
+        notes.append(f"rows of different suites: {old.suite} → {new.suite}")
     return notes
 
 
@@ -297,7 +344,7 @@ def _gate(metric: str, quality: set[str]) -> Gate | None:
 
 
 def _base_metrics(metrics: Iterable[str]) -> list[str]:
-    return [m for m in metrics if not m.endswith(CI_SUFFIXES)]
+    return [m for m in metrics if not m.endswith(STATISTIC_SUFFIXES)]
 
 
 def _comparison(metric: str, gate: Gate | None, old: float, new: float, **fields: object) -> MetricComparison:
@@ -323,7 +370,14 @@ def _compare_aggregates(key: Key, old: _Row, new: _Row, thresholds: Thresholds) 
             new_ci = (new.metrics[f"{name}_ci_low"], new.metrics[f"{name}_ci_high"])
             measured = not any(math.isnan(v) for v in (*old_ci, *new_ci))
             disjoint = measured and (old_ci[1] < new_ci[0] or new_ci[1] < old_ci[0])
-            fields = {"old_ci": old_ci, "new_ci": new_ci, "test": "CI overlap", "significant": disjoint}
+            se = math.hypot(_standard_error(old, name), _standard_error(new, name))
+            fields = {
+                "old_ci": old_ci,
+                "new_ci": new_ci,
+                "test": "CI overlap",
+                "significant": disjoint,
+                "mde": _finite(minimum_detectable_effect(se, thresholds.alpha, thresholds.power)),
+            }
         metrics.append(_judge(_comparison(name, gate, a, b, **fields), thresholds, needs_test=gate == "quality"))
     return StrategyComparison(
         dataset=key[0],
@@ -336,24 +390,28 @@ def _compare_aggregates(key: Key, old: _Row, new: _Row, thresholds: Thresholds) 
 
 
 def _compare_paired(key: Key, old: Side, new: Side, thresholds: Thresholds) -> StrategyComparison:
-    """Item-level tests over the items both runs scored: bootstrap CI of the mean difference for every
-    score (McNemar's exact p for 0/1 scores), Wilcoxon signed-rank for latency, Holm across them."""
+    """Item-level tests over the questions both runs scored, each valued by the mean of its repeats:
+    cluster-bootstrap CI of the mean difference for every score (McNemar's exact p for 0/1 scores without
+    clusters), Wilcoxon signed-rank for latency (first answers), Holm across them."""
     assert old.items is not None and new.items is not None and old.manifest and new.manifest
-    old_by_id = {item.item_id: item for item in old.items if (item.dataset, item.strategy) == key}
-    new_by_id = {item.item_id: item for item in new.items if (item.dataset, item.strategy) == key}
+    old_by_id = answers_by_question(item for item in old.items if (item.dataset, item.strategy) == key)
+    new_by_id = answers_by_question(item for item in new.items if (item.dataset, item.strategy) == key)
     shared = sorted(old_by_id.keys() & new_by_id.keys())
     notes = _row_notes(old.rows[key], new.rows[key])
     if not shared:
         comparison = _compare_aggregates(key, old.rows[key], new.rows[key], thresholds)
         comparison.notes += ["no items in common: compared aggregates"]
         return comparison
-    pairs = [(old_by_id[i], new_by_id[i]) for i in shared]
+    old_answers = [answer for i in shared for answer in old_by_id[i]]
+    new_answers = [answer for i in shared for answer in new_by_id[i]]
+    pairs = [(old_by_id[i][0], new_by_id[i][0]) for i in shared]  # first answers: latency and cost
     if len(shared) < max(len(old_by_id), len(new_by_id)):
         notes.append(f"compared on the {len(shared)} items in both runs (OLD {len(old_by_id)}, NEW {len(new_by_id)})")
-    old_row = _rows(old.manifest, [a for a, _ in pairs])[key]
-    new_row = _rows(new.manifest, [b for _, b in pairs])[key]
+    old_row = _rows(old.manifest, old_answers)[key]
+    new_row = _rows(new.manifest, new_answers)[key]
     quality = sorted(_score_names(old.items, key[0]) | _score_names(new.items, key[0]))
-    metrics = [_paired_quality(name, pairs, thresholds) for name in quality]
+    clusters = [b.cluster or a.cluster for a, b in pairs]
+    metrics = [_paired_quality(name, old_answers, new_answers, clusters, thresholds) for name in quality]
     tested = [m for m in metrics if m.p_value is not None]
     for name in _base_metrics(old_row.metrics):
         if name in quality or name not in new_row.metrics:
@@ -363,8 +421,15 @@ def _compare_paired(key: Key, old: Side, new: Side, thresholds: Thresholds) -> S
             continue
         fields: dict[str, object] = {}
         if name == LATENCY_METRIC:
-            p = wilcoxon_signed_rank(*_latency_pairs(pairs))
-            fields = {"test": "Wilcoxon signed-rank", "p_value": None if math.isnan(p) else p}
+            old_seconds, new_seconds, latency_clusters = _latency_pairs(pairs)
+            p = wilcoxon_signed_rank(old_seconds, new_seconds)
+            fields = {
+                "test": "Wilcoxon signed-rank",
+                "p_value": None if math.isnan(p) else p,
+                "mde": _relative_mde(np.log(new_seconds) - np.log(old_seconds), latency_clusters, thresholds),
+            }
+        elif name == COST_METRIC:
+            fields = {"mde": _cost_mde(pairs, clusters, a, thresholds)}
         metrics.append(_comparison(name, _gate(name, set()), a, b, **fields))
         if metrics[-1].p_value is not None:
             tested.append(metrics[-1])
@@ -390,40 +455,90 @@ def _score_names(items: Iterable[ItemResult], dataset: str) -> set[str]:
 
 
 def _paired_quality(
-    name: str, pairs: Sequence[tuple[ItemResult, ItemResult]], thresholds: Thresholds
+    name: str,
+    old_answers: Sequence[ItemResult],
+    new_answers: Sequence[ItemResult],
+    clusters: Sequence[str | None],
+    thresholds: Thresholds,
 ) -> MetricComparison:
-    """Means, difference and tests over the complete pairs (NaN on a side that did not measure it)."""
-    a = _scores([old for old, _ in pairs], name)
-    b = _scores([new for _, new in pairs], name)
-    boot = paired_bootstrap(a, b, seed=thresholds.seed, resamples=thresholds.resamples)
+    """Means, difference and tests over the complete pairs of per-question values (the mean of a
+    question's repeats; NaN on a side that did not measure it). Pairs are resampled by cluster;
+    McNemar's exact test is used for 0/1 values only when every pair is its own cluster (it assumes
+    independent pairs)."""
+    a = item_means(old_answers, name)
+    b = item_means(new_answers, name)
+    boot = paired_bootstrap(
+        a, b, clusters, seed=thresholds.seed, resamples=thresholds.resamples, alpha=thresholds.alpha
+    )
     if boot.n == 0:
         return _comparison(name, "quality", defined_mean(a), defined_mean(b))
     complete = [(x, y) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
-    if all(value in (0.0, 1.0) for pair in complete for value in pair):
+    binary = all(value in (0.0, 1.0) for pair in complete for value in pair)
+    if binary and boot.n_clusters == boot.n:
         test, p_value = "McNemar exact", mcnemar_exact(a, b).p_value
     else:
-        test, p_value = "paired bootstrap", boot.p_value
+        test = "paired bootstrap" if boot.n_clusters == boot.n else "paired cluster bootstrap"
+        p_value = boot.p_value
     old_mean, new_mean = defined_mean([x for x, _ in complete]), defined_mean([y for _, y in complete])
     return _comparison(
-        name, "quality", old_mean, new_mean, ci_low=boot.ci_low, ci_high=boot.ci_high, test=test, p_value=p_value
+        name,
+        "quality",
+        old_mean,
+        new_mean,
+        ci_low=boot.ci_low,
+        ci_high=boot.ci_high,
+        test=test,
+        p_value=None if math.isnan(p_value) else p_value,
+        mde=_finite(boot.mde),
     )
 
 
-def _scores(items: Sequence[ItemResult], name: str) -> list[float]:
-    """Each item's value under the item-metric rule, as the leaderboard counts it
-    (`evals.results.item_values`): a failed item 0, an answered one without the metric NaN; all NaN
-    when the side does not measure the metric."""
-    return [float(value) for value in metric_values(items, name)]
+def _standard_error(row: _Row, name: str) -> float:
+    """A CSV row's SE of `name`: its `_se` column, or (rows before schema 3) its CI's half-width / 1.96."""
+    se = row.metrics.get(f"{name}{SE_SUFFIX}", math.nan)
+    if math.isnan(se):
+        se = (row.metrics[f"{name}_ci_high"] - row.metrics[f"{name}_ci_low"]) / (2 * 1.959964)
+    return se
 
 
-def _latency_pairs(pairs: Sequence[tuple[ItemResult, ItemResult]]) -> tuple[list[float], list[float]]:
-    """Per-item total seconds for the items both runs answered."""
+def _relative_mde(log_ratios: np.ndarray, clusters: Sequence[str | None], thresholds: Thresholds) -> float | None:
+    """MDE of a relative change, from per-pair log(new/old) and their clustered SE."""
+    summary = clustered_mean(log_ratios, clusters, resamples=100)
+    mde = minimum_detectable_effect(summary.se, thresholds.alpha, thresholds.power)
+    return _finite(math.expm1(mde)) if math.isfinite(mde) else None
+
+
+def _cost_mde(
+    pairs: Sequence[tuple[ItemResult, ItemResult]],
+    clusters: Sequence[str | None],
+    old_mean: float,
+    thresholds: Thresholds,
+) -> float | None:
+    """MDE of the relative change in cost per query, from per-pair cost differences."""
+    differences = [
+        (b.cost_usd - a.cost_usd) if a.cost_usd is not None and b.cost_usd is not None else math.nan for a, b in pairs
+    ]
+    summary = clustered_mean(differences, clusters, resamples=100)
+    if not old_mean or math.isnan(old_mean):
+        return None
+    return _finite(minimum_detectable_effect(summary.se, thresholds.alpha, thresholds.power) / old_mean)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _latency_pairs(
+    pairs: Sequence[tuple[ItemResult, ItemResult]],
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Per-item total seconds for the items both runs answered in positive time, and their clusters."""
     both = [
-        (a.answer.timings.get("total", math.nan), b.answer.timings.get("total", math.nan))
+        (a.answer.timings.get("total", math.nan), b.answer.timings.get("total", math.nan), b.cluster or a.cluster)
         for a, b in pairs
         if a.status == "ok" and b.status == "ok" and a.answer and b.answer
     ]
-    return [a for a, _ in both], [b for _, b in both]
+    both = [(x, y, cluster) for x, y, cluster in both if x > 0 and y > 0]
+    return np.array([x for x, _, _ in both]), np.array([y for _, y, _ in both]), [c for _, _, c in both]
 
 
 def _judge(m: MetricComparison, thresholds: Thresholds, needs_test: bool) -> MetricComparison:
@@ -444,6 +559,7 @@ def _judge(m: MetricComparison, thresholds: Thresholds, needs_test: bool) -> Met
     beyond = abs(change) > limit
     confirmed = m.significant is True or not needs_test
     evidence = _evidence(m)
+    powered = None if m.mde is None else m.mde <= limit
     if beyond and confirmed:
         verdict: Verdict = "regression" if worse > 0 else "improvement"
         reason = f"{m.metric} {shown} (beyond {limit:g}{evidence})"
@@ -451,7 +567,11 @@ def _judge(m: MetricComparison, thresholds: Thresholds, needs_test: bool) -> Met
         verdict, reason = "unchanged", f"{m.metric} {shown} but not significant{evidence}"
     else:
         verdict, reason = "unchanged", f"{m.metric} {shown} within {limit:g}"
-    return m.model_copy(update={"verdict": verdict, "reason": reason})
+    if verdict == "unchanged" and powered is False and m.mde is not None:
+        detectable = f"{m.mde:.3f}" if m.gate == "quality" else f"+{m.mde:.0%}"
+        change_kind = "drops" if m.gate == "quality" else "increases"
+        reason += f"; could only detect {change_kind} ≥ {detectable} (80% power, α={thresholds.alpha:g})"
+    return m.model_copy(update={"verdict": verdict, "reason": reason, "powered": powered})
 
 
 def _evidence(m: MetricComparison) -> str:

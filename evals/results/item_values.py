@@ -12,6 +12,8 @@ The rule, for a score metric m (exact_match, f1, faithfulness, mrr, ...):
 3. Over one strategy's items on one dataset (`metric_values`): when some items were answered but none
    of them has m defined, the strategy does not measure m and every value is NaN, so its failures
    alone do not make a mean of 0. A strategy whose every item failed scores 0.
+4. A question answered several times (a suite's `repeats`) is valued by the mean of its repeats'
+   defined values (`item_means`): statistics treat the question, not the answer, as the unit.
 
 m's mean is the mean of the defined values (`metric_mean`), NaN when there is none. Latency, tokens
 and cost are not scores: they are aggregated over answered items only (`evals.results.leaderboard`).
@@ -20,7 +22,7 @@ and cost are not scores: they are aggregated over answered items only (`evals.re
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,37 @@ def metric_values(items: Iterable[ItemResult], metric: str) -> FloatArray:
     if answered.any() and np.isnan(values[answered]).all():
         values[:] = math.nan
     return values
+
+
+def item_means(items: Sequence[ItemResult], metric: str) -> FloatArray:
+    """One value per question (in first-seen order): the mean of its repeats' `metric_values` that are
+    defined, NaN when none is. Without repeats, the same as `metric_values`."""
+    values = metric_values(items, metric)
+    codes = _question_codes(items)
+    defined = ~np.isnan(values)
+    sums = np.bincount(codes, weights=np.where(defined, values, 0.0))
+    counts = np.bincount(codes, weights=defined.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), math.nan)
+
+
+def answers_by_question(items: Iterable[ItemResult]) -> dict[str, list[ItemResult]]:
+    """Answers grouped per question id (first-seen order), each group in repeat order."""
+    grouped: dict[str, list[ItemResult]] = {}
+    for item in items:
+        grouped.setdefault(item.item_id, []).append(item)
+    return {question: sorted(answers, key=lambda item: item.repeat) for question, answers in grouped.items()}
+
+
+def question_clusters(items: Sequence[ItemResult]) -> list[str | None]:
+    """The cluster of each question, in the order of `item_means`."""
+    first = {item.item_id: item.cluster for item in reversed(items)}
+    return [first[item_id] for item_id in dict.fromkeys(item.item_id for item in items)]
+
+
+def _question_codes(items: Sequence[ItemResult]) -> npt.NDArray[np.intp]:
+    order: dict[str, int] = {}
+    return np.fromiter((order.setdefault(item.item_id, len(order)) for item in items), dtype=np.intp, count=len(items))
 
 
 def metric_mean(items: Iterable[ItemResult], metric: str) -> float:

@@ -1,7 +1,10 @@
 """Aggregate item results into leaderboard rows; maintain `leaderboard.csv` and `history.csv`.
 
 `history.csv` gains one row per run × dataset × strategy and is never rewritten except to add
-columns; `leaderboard.csv` holds the latest history row per dataset × strategy. Both are written
+columns; `leaderboard.csv` holds the latest history row per suite × dataset × strategy, so a pytest
+suite or an experiment never replaces the default suite's rows. Each row names its strategy's
+configuration (`strategy_config`, a hash of everything that determines its answers) so readers can
+tell configurations apart. Both are written
 atomically under a file lock, so concurrent runs never corrupt or lose rows. Column schema:
 see `results/README.md` (`LEADERBOARD_SCHEMA_VERSION`).
 """
@@ -14,20 +17,26 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from evals.core.errors import EvalsError
 from evals.core.strategy import UpdatePath
 from evals.infra.atomic import atomic_write_text, locked
-from evals.results.item_values import metric_values
+from evals.infra.hashing import content_hash
+from evals.results.item_values import item_means, metric_values, question_clusters
 from evals.results.records import ItemResult, RunManifest, SetupRecord
-from evals.stats.summary import bootstrap_mean, defined_mean, percentiles
+from evals.stats.clustered import ClusteredMean, clustered_mean
+from evals.stats.summary import defined_mean, percentiles
 
-LEADERBOARD_SCHEMA_VERSION = 2
+LEADERBOARD_SCHEMA_VERSION = 3
 LEADERBOARD_FILE = "leaderboard.csv"
 HISTORY_FILE = "history.csv"
 KEY_COLUMNS = ["dataset", "strategy"]
+"""What rows of two leaderboards are matched on."""
+ROW_KEY_COLUMNS = ["suite", *KEY_COLUMNS]
+"""What `leaderboard.csv` keeps the latest row of."""
 IDENTITY_COLUMNS = [
     "schema_version",
     "run_id",
@@ -37,16 +46,26 @@ IDENTITY_COLUMNS = [
     "dataset_fingerprint",
     "strategy",
     "strategy_type",
+    "strategy_config",
     "update_path",
     "routes",
     "n_items",
+    "n_clusters",
+    "repeats",
     "n_ok",
     "n_errors",
     "n_cached",
 ]
-COLUMNS_ADDED_AFTER_VERSION_1 = ("update_path", "routes")
-"""Identity columns rows of schema_version 1 lack; readers treat them as unknown."""
+COLUMNS_ADDED_AFTER_VERSION_1 = ("update_path", "routes", "strategy_config", "n_clusters", "repeats")
+"""Identity columns older rows lack (update_path, routes: version 2; strategy_config, n_clusters, repeats: 3);
+readers treat them as unknown."""
+SE_SUFFIX = "_se"
+CI_SUFFIXES = ("_ci_low", "_ci_high")
+STATISTIC_SUFFIXES = (SE_SUFFIX, *CI_SUFFIXES)
+"""Columns that describe a quality metric's uncertainty rather than a metric of their own."""
 PROVENANCE_COLUMNS = ["config_hash", "seed", "price_table_date", "git_commit"]
+CORRECT_METRIC = "exact_match"
+"""What `consistency`, `any_correct` and `all_correct` count as a right answer when questions repeat."""
 
 
 class LeaderboardRow(BaseModel):
@@ -60,9 +79,12 @@ class LeaderboardRow(BaseModel):
     dataset_fingerprint: str
     strategy: str
     strategy_type: str
+    strategy_config: str = ""
     update_path: UpdatePath | None = None
     routes: bool = False
     n_items: int
+    n_clusters: int
+    repeats: int = 1
     n_ok: int
     n_errors: int
     n_cached: int
@@ -92,7 +114,7 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
         metric_names[result.dataset].update(result.scores)
     rows = []
     for (dataset, strategy), unordered in groups.items():
-        items = sorted(unordered, key=lambda item: item.item_id)  # bootstrap CIs must not depend on finish order
+        items = sorted(unordered, key=lambda item: (item.item_id, item.repeat))  # CIs must not depend on finish order
         setup = setups.get((dataset, strategy))
         rows.append(
             LeaderboardRow(
@@ -103,9 +125,12 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
                 dataset_fingerprint=manifest.datasets[dataset].fingerprint,
                 strategy=strategy,
                 strategy_type=setup.strategy_type if setup else strategy,
+                strategy_config=content_hash(setup.identity, length=12) if setup else "",
                 update_path=setup.update_path if setup else None,
                 routes=setup.routes if setup else False,
                 n_items=len(items),
+                n_clusters=_cluster_count(items),
+                repeats=max(item.repeat for item in items) + 1,
                 n_ok=sum(item.status == "ok" for item in items),
                 n_errors=sum(item.status == "error" for item in items),
                 n_cached=sum(item.cached for item in items),
@@ -122,14 +147,16 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
 def aggregate_metrics(
     items: Sequence[ItemResult], setup: SetupRecord | None, seed: int, quality_names: Sequence[str]
 ) -> dict[str, float]:
-    """Quality means with 95% bootstrap CIs, each item valued by the item-metric rule
-    (`evals.results.item_values`: a failed item counts 0, an answered item without the metric is left
-    out); latency percentiles per stage, mean tokens and per-query cost over answered items; setup cost.
-    Undefined values are NaN."""
+    """Quality means with clustered standard errors and 95% cluster-bootstrap CIs (`evals.stats.clustered`),
+    each item valued by the item-metric rule (`evals.results.item_values`: a failed item counts 0, an
+    answered item without the metric is left out); latency percentiles per stage, mean tokens and per-query
+    cost over answered items; setup cost. Undefined values are NaN."""
     metrics: dict[str, float] = {}
+    clusters = question_clusters(items)
     for name in quality_names:
-        summary = bootstrap_mean(metric_values(items, name), seed=seed)
-        metrics.update({name: summary.mean, f"{name}_ci_low": summary.ci_low, f"{name}_ci_high": summary.ci_high})
+        metrics.update(_with_uncertainty(name, clustered_mean(item_means(items, name), clusters, seed=seed)))
+    if any(item.repeat for item in items):
+        metrics.update(repeat_metrics(items, quality_names, clusters, seed))
     answered = [(item, item.answer) for item in items if item.status == "ok" and item.answer is not None]
     stages = sorted({stage for _, answer in answered for stage in answer.timings if stage != "total"})
     total = percentiles([answer.timings.get("total", math.nan) for _, answer in answered])
@@ -149,6 +176,45 @@ def aggregate_metrics(
     metrics["setup_training_tokens"] = float(setup.setup.training_tokens) if setup else math.nan
     metrics["setup_cost_usd"] = setup.setup_cost_usd if setup else math.nan
     return metrics
+
+
+def _cluster_count(items: Sequence[ItemResult]) -> int:
+    questions = dict.fromkeys(item.item_id for item in items)
+    clusters = question_clusters(items)
+    return len({cluster or f"item:{question}" for question, cluster in zip(questions, clusters, strict=True)})
+
+
+def repeat_metrics(
+    items: Sequence[ItemResult], quality_names: Sequence[str], clusters: Sequence[str | None], seed: int
+) -> dict[str, float]:
+    """What repeated answers add: per quality metric, `<m>_repeat_sd`, the standard deviation across
+    repeats of the metric's mean over one repeat's answers; and, on `exact_match` per question,
+    `consistency` (all its answers agree), `any_correct` (pass@N: at least one is right) and
+    `all_correct` (pass^N: every one is), each a mean over questions with its clustered SE and CI."""
+    metrics: dict[str, float] = {}
+    repeats = np.array([item.repeat for item in items])
+    for name in quality_names:
+        values = metric_values(items, name)
+        per_repeat = [defined_mean(values[repeats == r]) for r in np.unique(repeats)]
+        metrics[f"{name}_repeat_sd"] = float(np.nanstd(per_repeat, ddof=1)) if len(per_repeat) > 1 else math.nan
+    if CORRECT_METRIC in quality_names:
+        answers = pd.DataFrame(
+            {"question": [item.item_id for item in items], "correct": metric_values(items, CORRECT_METRIC)}
+        ).groupby("question", sort=False)["correct"]
+        best, worst = answers.max(), answers.min()  # NaN answers (undefined) are skipped; all NaN → NaN
+        agree = (best == worst).astype(float).where(best.notna())
+        for label, per_question in (("consistency", agree), ("any_correct", best), ("all_correct", worst)):
+            metrics.update(_with_uncertainty(label, clustered_mean(per_question.to_numpy(), clusters, seed=seed)))
+    return metrics
+
+
+def _with_uncertainty(name: str, summary: ClusteredMean) -> dict[str, float]:
+    return {
+        name: summary.mean,
+        f"{name}{SE_SUFFIX}": summary.se,
+        f"{name}_ci_low": summary.ci_low,
+        f"{name}_ci_high": summary.ci_high,
+    }
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -175,9 +241,25 @@ def update_leaderboard(results_dir: Path, rows: Sequence[LeaderboardRow]) -> Non
         history = read_table(history_path) if history_path.exists() else new.iloc[0:0]
         combined = pd.concat([history, new], ignore_index=True) if len(history) else new
         combined = combined[_ordered_columns(combined.columns)]
-        latest = combined.drop_duplicates(subset=KEY_COLUMNS, keep="last").sort_values(KEY_COLUMNS)
+        latest = combined.drop_duplicates(subset=_row_key(combined), keep="last").sort_values(_row_key(combined))
         atomic_write_text(history_path, _to_csv(combined))
         atomic_write_text(results_dir / LEADERBOARD_FILE, _to_csv(latest))
+
+
+def latest_rows(frame: pd.DataFrame, suite: str | None = None) -> pd.DataFrame:
+    """One row per dataset × strategy of a leaderboard or history table: the most recent, or the most
+    recent of `suite`; an EvalsError naming the suites there when `suite` has no rows."""
+    if suite is not None:
+        suites = sorted(frame["suite"].dropna().astype(str).unique())
+        if suite not in suites:
+            raise EvalsError(f"no rows of suite {suite!r}; the table has suite(s) {', '.join(suites) or 'none'}")
+        frame = frame[frame["suite"].astype(str) == suite]
+    ordered = frame.sort_values("finished_at", kind="stable") if "finished_at" in frame.columns else frame
+    return ordered.drop_duplicates(subset=KEY_COLUMNS, keep="last").sort_values(KEY_COLUMNS, ignore_index=True)
+
+
+def _row_key(frame: pd.DataFrame) -> list[str]:
+    return [column for column in ROW_KEY_COLUMNS if column in frame.columns]
 
 
 def _ordered_columns(columns: Iterable[str]) -> list[str]:

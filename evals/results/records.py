@@ -22,6 +22,10 @@ class ItemError(BaseModel):
     message: str
 
 
+ItemKey = tuple[str, str, str, int]
+"""(dataset, strategy, item id, repeat): one answer of a run."""
+
+
 class ItemResult(BaseModel):
     """The outcome of one (dataset, strategy, item): an answer with scores, or an error."""
 
@@ -29,6 +33,10 @@ class ItemResult(BaseModel):
     dataset: str
     strategy: str
     item_id: str
+    cluster: str | None = Field(
+        default=None, description="the cluster the item is resampled with (None: its own; recorded before 0.3)"
+    )
+    repeat: int = Field(default=0, ge=0, description="which of the suite's `repeats` answers this is")
     status: Literal["ok", "error"]
     answer: Answer | None = None
     error: ItemError | None = None
@@ -44,8 +52,8 @@ class ItemResult(BaseModel):
     _scores_null_is_nan = field_validator("scores", mode="before")(lambda scores: _null_is_nan(scores))
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.dataset, self.strategy, self.item_id)
+    def key(self) -> ItemKey:
+        return (self.dataset, self.strategy, self.item_id, self.repeat)
 
 
 class DatasetManifest(BaseModel):

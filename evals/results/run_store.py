@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from evals.core.errors import EvalsError
 from evals.infra.atomic import append_line, atomic_write_text, locked
-from evals.results.records import ItemResult, RunManifest
+from evals.results.records import ItemKey, ItemResult, RunManifest
 
 ITEMS_FILE = "items.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -112,7 +112,7 @@ class RunStore:
             complete, _, torn = raw.rpartition(b"\n")
             if torn:
                 self.items_path.write_bytes(complete + b"\n" if complete else b"")
-        results: dict[tuple[str, str, str], ItemResult] = {}
+        results: dict[ItemKey, ItemResult] = {}
         for number, line in enumerate(complete.splitlines(), start=1):
             try:
                 result = ItemResult.model_validate_json(line)
@@ -131,7 +131,7 @@ class RunStore:
         except FileNotFoundError:
             return ItemsReadout(items=[])
         lines = raw.split(b"\n")  # the last element is b"" when the file ends in a newline, else a torn line
-        results: dict[tuple[str, str, str], ItemResult] = {}
+        results: dict[ItemKey, ItemResult] = {}
         skipped = []
         for number, line in enumerate(lines[:-1], start=1):
             try:

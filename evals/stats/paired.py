@@ -1,4 +1,4 @@
-"""Paired tests for two runs scored on the same items: bootstrap CI of the mean difference,
+"""Paired tests for two runs scored on the same items: cluster-bootstrap CI of the mean difference,
 McNemar's exact test for binary scores, Wilcoxon signed-rank for latencies, Holm's correction."""
 
 from __future__ import annotations
@@ -10,17 +10,30 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import stats
 
-from evals.stats.summary import BOOTSTRAP_RESAMPLES, CONFIDENCE, Values
+from evals.stats.clustered import (
+    ALPHA,
+    Clusters,
+    cluster_bootstrap,
+    cluster_sums,
+    clustered_se,
+    minimum_detectable_effect,
+)
+from evals.stats.summary import BOOTSTRAP_RESAMPLES, Values
 
 
 class PairedBootstrap(BaseModel):
-    """Mean of `new - old` over n pairs, its percentile-bootstrap CI and a two-sided bootstrap p-value."""
+    """Mean of `new - old` over n pairs in n_clusters clusters: its clustered SE, cluster-bootstrap CI,
+    two-sided bootstrap p-value and the minimum detectable effect of the design (80% power at `alpha`)."""
 
     mean_diff: float
+    se: float
     ci_low: float
     ci_high: float
     p_value: float
+    mde: float
+    alpha: float
     n: int
+    n_clusters: int
 
 
 class McNemar(BaseModel):
@@ -33,28 +46,53 @@ class McNemar(BaseModel):
 
 def _pairs(old: Values, new: Values) -> tuple[np.ndarray, np.ndarray]:
     """The two sequences as arrays, without the pairs where either value is NaN."""
-    if len(old) != len(new):
-        raise ValueError(f"paired samples differ in length: {len(old)} vs {len(new)}")
-    a, b = np.asarray(old, dtype=float), np.asarray(new, dtype=float)
+    a, b = _aligned(old, new)
     keep = ~(np.isnan(a) | np.isnan(b))
     return a[keep], b[keep]
 
 
-def paired_bootstrap(old: Values, new: Values, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> PairedBootstrap:
-    """Resample items (pairs together). The p-value is the share of resampled means at least as far
-    from the observed mean as the observed mean is from 0 (the bootstrap shifted to the null), with
-    the +1 correction; all NaN when there are no complete pairs."""
-    a, b = _pairs(old, new)
-    if a.size == 0:
-        return PairedBootstrap(mean_diff=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, n=0)
-    diff = b - a
-    observed = float(diff.mean())
-    means = diff[np.random.default_rng(seed).integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
-    tail = (1 - CONFIDENCE) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    extreme = int(np.sum(np.abs(means - observed) >= abs(observed) - 1e-12))
-    p_value = min(1.0, (extreme + 1) / (resamples + 1))
-    return PairedBootstrap(mean_diff=observed, ci_low=float(low), ci_high=float(high), p_value=p_value, n=int(a.size))
+def _aligned(old: Values, new: Values) -> tuple[np.ndarray, np.ndarray]:
+    if len(old) != len(new):
+        raise ValueError(f"paired samples differ in length: {len(old)} vs {len(new)}")
+    return np.asarray(old, dtype=float), np.asarray(new, dtype=float)
+
+
+def paired_bootstrap(
+    old: Values,
+    new: Values,
+    clusters: Clusters = None,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    alpha: float = ALPHA,
+) -> PairedBootstrap:
+    """Resample whole clusters of pairs (each pair its own cluster when `clusters` is None) with the
+    studentized cluster bootstrap (`evals.stats.clustered.cluster_bootstrap`) for the CI and the two-sided
+    p-value; all NaN when there are no complete pairs, CI and p NaN with a single cluster."""
+    a, b = _aligned(old, new)
+    grouped = cluster_sums(b - a, clusters)  # a pair with a NaN side has a NaN difference: left out
+    if grouped.n == 0:
+        nan = math.nan
+        return PairedBootstrap(
+            mean_diff=nan, se=nan, ci_low=nan, ci_high=nan, p_value=nan, mde=nan, alpha=alpha, n=0, n_clusters=0
+        )
+    observed = grouped.mean
+    se = clustered_se(grouped)
+    if grouped.n_clusters < 2:
+        low = high = p_value = math.nan
+    else:
+        interval = cluster_bootstrap(grouped, seed, resamples)
+        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
+    return PairedBootstrap(
+        mean_diff=observed,
+        se=se,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        mde=minimum_detectable_effect(se, alpha),
+        alpha=alpha,
+        n=grouped.n,
+        n_clusters=grouped.n_clusters,
+    )
 
 
 def mcnemar_exact(old: Values, new: Values) -> McNemar:

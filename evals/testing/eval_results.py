@@ -26,8 +26,9 @@ from evals.results.run_store import runs_dir
 SHOWN_ITEMS = 5
 TOTAL_LATENCY_METRICS = frozenset({"latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_mean_s"})
 STAGE_LATENCY_METRIC = re.compile(r"latency_(?P<stage>.+)_p(?:50|95)_s")
-CI_SUFFIX = re.compile(r"_ci_(?:low|high)$")
-COUNT_FIELDS = ("n_items", "n_ok", "n_errors", "n_cached")
+STATISTIC_SUFFIX = re.compile(r"_(?:ci_low|ci_high|se)$")
+"""Statistics of a quality metric: their items are the metric's."""
+COUNT_FIELDS = ("n_items", "n_clusters", "n_ok", "n_errors", "n_cached")
 MIRRORED_OPS = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
@@ -192,7 +193,7 @@ def _metric_values(
     quality_values = {name: metric_values(items, name) for name in quality}  # the leaderboard's item-metric rule
     values: dict[str, MetricValue] = {}
     for name, value in [*row.metrics.items(), *((field, float(getattr(row, field))) for field in COUNT_FIELDS)]:
-        base = CI_SUFFIX.sub("", name)
+        base = STATISTIC_SUFFIX.sub("", name)
         contributions = (
             [float(v) for v in quality_values[base]] if base in quality else [_item_value(name, item) for item in items]
         )

@@ -18,7 +18,7 @@ from evals.core.errors import EvalsError
 from evals.results.compare import ComparisonReport, Side, Thresholds, compare_sides, load_side
 from evals.results.item_values import metric_values
 from evals.results.leaderboard import build_rows
-from evals.results.records import ItemResult
+from evals.results.records import ItemKey, ItemResult
 from evals.view.item_index import ItemIndex, Question, order_metrics
 from evals.view.results_folder import NotFound, ResultsFolder
 
@@ -156,13 +156,13 @@ def _pairs(
 ) -> list[tuple[ItemResult, ItemResult]]:
     """Items present on both sides, keyed by (dataset, strategy, item) or (dataset, item)."""
 
-    def key(item: ItemResult) -> tuple[str, ...]:
+    def key(item: ItemResult) -> tuple[str | int, ...]:
         return item.key if by_strategy else (item.dataset, item.item_id)
 
-    old_by_key: dict[tuple[str, ...], ItemResult] = {}
+    old_by_key: dict[tuple[str | int, ...], ItemResult] = {}
     for item in old:
         old_by_key.setdefault(key(item), item)
-    paired: dict[tuple[str, ...], tuple[ItemResult, ItemResult]] = {}
+    paired: dict[tuple[str | int, ...], tuple[ItemResult, ItemResult]] = {}
     for item in new:
         if key(item) in old_by_key:
             paired.setdefault(key(item), (old_by_key[key(item)], item))
@@ -217,7 +217,7 @@ def _diff(
     )
 
 
-def _values(items: Sequence[ItemResult], metric: str) -> dict[tuple[str, str, str], float]:
+def _values(items: Sequence[ItemResult], metric: str) -> dict[ItemKey, float]:
     """Each item's value under the item-metric rule, applied per dataset × strategy as aggregates do."""
     groups: dict[tuple[str, str], list[ItemResult]] = {}
     for item in items:

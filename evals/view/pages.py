@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from evals.core.types import RetrievedContext
-from evals.results.leaderboard import IDENTITY_COLUMNS, PROVENANCE_COLUMNS
+from evals.results.leaderboard import CI_SUFFIXES, IDENTITY_COLUMNS, PROVENANCE_COLUMNS, STATISTIC_SUFFIXES
 from evals.results.records import ItemResult, RunManifest
 from evals.view.charts import Chart, Point, Series, line_chart
 from evals.view.item_index import (
@@ -27,7 +27,6 @@ from evals.view.item_index import (
 )
 from evals.view.results_folder import NotFound, ResultsFolder, RunListing
 
-CI_SUFFIXES = ("_ci_low", "_ci_high")
 DEFAULT_COLUMNS = (
     "exact_match",
     "f1",
@@ -154,7 +153,7 @@ def _metric_columns(frame: pd.DataFrame) -> list[str]:
         column
         for column in frame.columns
         if column not in fixed
-        and not column.endswith(CI_SUFFIXES)
+        and not column.endswith(STATISTIC_SUFFIXES)
         and pd.api.types.is_numeric_dtype(frame[column])
         and frame[column].notna().any()
     ]

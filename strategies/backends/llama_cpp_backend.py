@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.core.errors import ConfigError
+from evals.core.sampling import repeat_seed
 from evals.core.types import TokenUsage
 from evals.infra.hashing import file_sha256
 from strategies.backends.base import ChatMessage, Completion
@@ -108,7 +109,7 @@ class LlamaCppBackend:
             messages=[message.model_dump() for message in messages],  # type: ignore[misc]
             max_tokens=max_tokens,
             temperature=temperature,
-            seed=self.seed,
+            seed=repeat_seed(self.seed),  # repeat r of a repeated run samples with seed + r
         )
         seconds = time.perf_counter() - started
         assert isinstance(response, dict)  # not streaming

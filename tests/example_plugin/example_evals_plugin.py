@@ -11,11 +11,13 @@ as `pip install` of a real package would.
 
 from __future__ import annotations
 
+import random
 import time
 import zlib
 from collections.abc import Sequence
 
 from evals.core.errors import TransientError
+from evals.core.sampling import repeat_seed
 from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from evals.data.dataset import QADataset
@@ -74,6 +76,31 @@ class Flaky(Strategy):
         if self.calls[item.id] <= self.params.failures_per_item:
             raise TransientError("simulated rate limit", retry_after=0.01)
         return Answer(text=item.question.split()[0])
+
+
+class CoinParams(StrategyParams):
+    seed: int = 0
+
+
+class Coin(Strategy):
+    """Right with a planted probability per question, `success_probability(item)`, drawn afresh for each
+    repeat (it samples with `repeat_seed`, as a model sampling at a temperature does): its pass@N and
+    pass^N have closed forms."""
+
+    Params = CoinParams
+    params: CoinParams
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        return SetupReport()
+
+    def answer(self, item: QAItem) -> Answer:
+        draw = random.Random(f"{item.id}:{repeat_seed(self.params.seed)}").random()
+        return Answer(text=item.answers[0] if draw < success_probability(item) else "no idea")
+
+
+def success_probability(item: QAItem) -> float:
+    """A per-question probability spread over [0, 1), fixed by the question id."""
+    return zlib.crc32(item.id.encode()) % 1000 / 1000
 
 
 class FlakyJudge(Scorer):
