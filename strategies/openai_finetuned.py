@@ -24,7 +24,7 @@ from openai.types.fine_tuning import FineTuningJob
 from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
 
-from evals.core.errors import ConfigError, EvalsError
+from evals.core.errors import ConfigError, EvalsError, TransientError
 from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from evals.infra.atomic import atomic_write_text, locked
@@ -46,7 +46,14 @@ _console = Console(stderr=True)
 
 
 class FineTuningError(EvalsError):
-    """A fine-tuning request was rejected, or the job failed, was cancelled or did not finish in time."""
+    """A fine-tuning request was rejected, or the job failed, was cancelled or did not finish in time: the
+    user's data or settings must change, so the run stops with this message."""
+
+
+class FineTuningUnavailable(RuntimeError):
+    """The fine-tuning service failed transiently (HTTP 408/409/429/5xx, a timeout, a dropped connection)
+    while a job was being set up. Not retried (creating a job twice could pay for two), and not the user's
+    fault: this strategy's items fail with the reason, the other strategies of the run go on."""
 
 
 class OpenAIFinetunedParams(StrategyParams):
@@ -271,11 +278,16 @@ class OpenAIFinetuned(Strategy):
         except openai.APIError as error:
             raise self._error(action, error) from None
 
-    def _error(self, action: str, error: openai.APIError) -> EvalsError:
-        """`error` sorted by `classify`: a refused key or unknown model or path stays a `ConfigError`; anything
-        else fails `prepare` as a `FineTuningError`, since repeating a job creation could pay for two jobs."""
+    def _error(self, action: str, error: openai.APIError) -> Exception:
+        """`error` sorted by `classify`: a refused key or unknown model or path stays a `ConfigError`, a
+        transient failure becomes `FineTuningUnavailable` (this strategy fails, the run goes on), a rejected
+        request a `FineTuningError`; nothing is retried, since repeating a job creation could pay for two."""
         classified = classify(error, f"{action} at {self.endpoint}", self._key)
-        return classified if isinstance(classified, ConfigError) else FineTuningError(str(classified))
+        if isinstance(classified, ConfigError):
+            return classified
+        if isinstance(classified, TransientError):
+            return FineTuningUnavailable(f"{classified}; run again later to fine-tune")
+        return FineTuningError(str(classified))
 
 
 def _read_record(path: Path) -> JobRecord | None:

@@ -8,8 +8,9 @@ faults whatever the order requests arrive in. Kinds: `429` (with a small Retry-A
 back, as careless servers do, so tests can check keys are redacted.
 
 Marker words force an outcome: a question containing `ALWAYS429` is always rate-limited,
-`ALWAYS500` always fails with HTTP 500, `REJECT` gets HTTP 400 (not worth retrying), and a
-prompt longer than `max_prompt_chars` gets HTTP 400 `context_length_exceeded`.
+`ALWAYS500` always fails with HTTP 500, `REJECT` gets HTTP 400 (not worth retrying), `ECHOKEY` gets a
+correct answer that also quotes the Authorization header, and a prompt longer than `max_prompt_chars`
+gets HTTP 400 `context_length_exceeded`. With `deny_keys` every request gets HTTP 401.
 `write_dataset` and `write_suite` make a synthetic dataset and a closed_book suite pointed at the server.
 """
 
@@ -77,6 +78,7 @@ class FaultConfig:
     hang_s: float = 1.0
     delay_s: float = 0.0
     max_prompt_chars: int = 1_000_000
+    deny_keys: bool = False
 
 
 @dataclass
@@ -118,8 +120,12 @@ class FaultServer:
                 self.stats.retry_after_gaps.append((retry_after, now - sent_at))
         rng = random.Random(f"{self.config.seed}:{question}:{attempt}")
         retry_after = round(rng.uniform(*self.config.retry_after_s), 3)
-        if prompt_chars > self.config.max_prompt_chars:
+        if self.config.deny_keys:
+            kind = "401"
+        elif prompt_chars > self.config.max_prompt_chars:
             kind = "too_long"
+        elif "ECHOKEY" in question:
+            kind = "echo"
         elif "REJECT" in question:
             kind = "400"
         elif "ALWAYS429" in question:
@@ -166,6 +172,11 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             echoed = f"request with {authorization} failed"
             if kind == "ok":
                 self._reply(200, _completion(body.get("model", ""), messages, answer_for(question)))
+            elif kind == "echo":
+                text = f"{answer_for(question)} ({authorization})"
+                self._reply(200, _completion(body.get("model", ""), messages, text))
+            elif kind == "401":
+                self._reply(401, _error(f"invalid api key: {echoed}", code="invalid_api_key"))
             elif kind == "429":
                 self._reply(429, _error(f"rate limited: {echoed}"), {"Retry-After": f"{retry_after:.3f}"})
             elif kind == "500":

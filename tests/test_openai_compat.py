@@ -18,7 +18,7 @@ from evals.infra.openai_compat import ApiKey, RequestRejected
 from evals.scoring.ragas_judge import JudgeConfig, RagasJudge
 from strategies.backends.base import ChatMessage
 from strategies.backends.openai_backend import OpenAIBackend
-from strategies.openai_finetuned import OpenAIFinetuned, OpenAIFinetunedParams
+from strategies.openai_finetuned import FineTuningUnavailable, OpenAIFinetuned, OpenAIFinetunedParams
 
 KEY = "sk-planted-compat-0123456789abcdef"
 ITEM = QAItem(id="q", question="Where is the Eiffel Tower?", answers=["Paris"])
@@ -96,10 +96,13 @@ def test_backend_and_judge_sort_every_status_the_same_way(status: int, caller: s
 
 @pytest.mark.parametrize("status", sorted(EXPECTED))
 def test_fine_tuning_setup_stops_at_once_with_the_same_configuration_errors(status: int, tmp_path: Path) -> None:
-    # creating a job twice could pay for two, so `prepare` retries nothing; the key and model errors match the rest
-    with failing_server(status) as (base_url, paths), pytest.raises(EvalsError) as raised:
+    # creating a job twice could pay for two, so `prepare` retries nothing; the key and model errors match the rest.
+    # A transient failure is not the user's: it fails this strategy's items (not an EvalsError, which stops the run)
+    with failing_server(status) as (base_url, paths), pytest.raises(Exception) as raised:
         finetune_call(base_url, tmp_path)
     assert isinstance(raised.value, ConfigError) == (EXPECTED[status] is ConfigError)
+    assert isinstance(raised.value, FineTuningUnavailable) == (EXPECTED[status] is TransientError)
+    assert isinstance(raised.value, EvalsError) == (EXPECTED[status] is not TransientError)
     assert str(status) in str(raised.value) and KEY not in str(raised.value) and "***" in str(raised.value)
     assert paths == ["POST /v1/files"]
 

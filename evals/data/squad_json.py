@@ -25,12 +25,15 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise DatasetError(f"{path}: broken JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: JSON nested too deeply to read (thousands of levels)") from None
 
 
 def load_squad_json(path: Path) -> tuple[list[Document], list[QAItem]]:
     """Read an official SQuAD JSON file into (corpus, items).
 
-    Paragraph ids are ``<title>/<paragraph index>``; each question's gold document is its paragraph.
+    Paragraph ids are ``<title>/<paragraph index>`` (``<title>#<article index>/...`` for a second article
+    with the same title); each question's gold document is its paragraph.
     Unanswerable v2.0 questions are kept with `is_impossible=True` and no answers.
     """
     payload = read_json(path)
@@ -41,12 +44,15 @@ def load_squad_json(path: Path) -> tuple[list[Document], list[QAItem]]:
         )
     corpus: list[Document] = []
     items: list[QAItem] = []
+    titles: set[str] = set()
     for article_index, article in enumerate(payload["data"]):
         where = f"{path}: data[{article_index}]"
         title = _field(article, "title", where, str)
+        article_id = title if title not in titles else f"{title}#{article_index}"  # two articles, one title
+        titles.add(title)
         for paragraph_index, paragraph in enumerate(_field(article, "paragraphs", where, list)):
             paragraph_where = f"{where}.paragraphs[{paragraph_index}]"
-            doc_id = f"{title}/{paragraph_index}"
+            doc_id = f"{article_id}/{paragraph_index}"
             try:
                 corpus.append(Document(id=doc_id, title=title, text=_field(paragraph, "context", paragraph_where, str)))
                 for qa_index, qa in enumerate(_field(paragraph, "qas", paragraph_where, list)):

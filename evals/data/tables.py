@@ -180,14 +180,23 @@ def _answer_texts(value: Any, where: str) -> list[str]:
             raise DatasetError(f"{where}: an answer object needs a 'text' field, got keys {sorted(value)}")
         value = value["text"]
     if isinstance(value, str) and value.lstrip().startswith("["):
-        with contextlib.suppress(json.JSONDecodeError):
+        with contextlib.suppress(json.JSONDecodeError, RecursionError):
             value = json.loads(value)  # CSV cells holding a JSON list
+    try:
+        leaves = _flatten(value)
+    except RecursionError:
+        raise DatasetError(f"{where}: answers nested too deeply to read") from None
     texts = []
-    for answer in _flatten(value):
+    for answer in leaves:
         if isinstance(answer, bool) or not isinstance(answer, str | int | float):
             raise DatasetError(f"{where}: expected answer text, a number or a list of them; found {answer!r}")
         if str(answer).strip():
             texts.append(str(answer))
+    if leaves and not texts:
+        raise DatasetError(
+            f"{where}: every answer is blank ({value!r}); give [] to mark an unanswerable question, which switches "
+            "the dataset to SQuAD 2.0 scoring"
+        )
     return texts
 
 
@@ -240,5 +249,7 @@ def _check_jsonl(path: Path) -> None:
                 raise DatasetError(
                     f"{path}: line {line_number}: broken JSON ({error.msg}, column {error.colno})"
                 ) from None
+            except RecursionError:
+                raise DatasetError(f"{path}: line {line_number}: JSON nested too deeply to read") from None
             if not isinstance(record, dict):
                 raise DatasetError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from evals.core.errors import EvalsError, SuiteError, TransientError
+from evals.core.errors import ConfigError, EvalsError, SuiteError, TransientError
 from evals.core.sampling import answering_repeat, current_repeat
 from evals.core.strategy import STRATEGIES, Strategy, UpdatePath, knowledge_read
 from evals.core.suite import StrategyEntry, Suite
@@ -31,6 +31,7 @@ from evals.engine.cache import AnswerCache, answer_key
 from evals.engine.model_runtime import configure_model_runtime
 from evals.infra.hashing import content_hash, file_sha256
 from evals.infra.provenance import git_state, host_description, package_versions
+from evals.infra.secrets import keys_known, redact_keys
 from evals.results.leaderboard import LeaderboardRow, build_rows, update_leaderboard
 from evals.results.records import DatasetManifest, ItemError, ItemKey, ItemResult, RunCounts, RunManifest, SetupRecord
 from evals.results.run_store import RunStore, find_resumable, new_run_id, runs_dir
@@ -205,13 +206,14 @@ class SuiteRun:
                 return
             limit = min(filter(None, (self.settings.concurrency or self.suite.concurrency, strategy.max_concurrency)))
             semaphore = asyncio.Semaphore(limit)
+            refusals: list[ItemError] = []  # the first configuration error (401/403/404, bad key) of this pair
             with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
 
                 async def one(item: QAItem, repeat: int) -> None:
                     async with semaphore:
                         with answering_repeat(repeat):  # the task's context: its worker thread inherits it
                             result = await self._answer_item(
-                                dataset, entry.name, strategy, item, keys[(item.id, repeat)], scorers
+                                dataset, entry.name, strategy, item, keys[(item.id, repeat)], scorers, refusals
                             )
                     self._record(result)
                     advance()
@@ -264,8 +266,18 @@ class SuiteRun:
         self.store.write_manifest(self.manifest)
 
     async def _answer_item(
-        self, dataset: QADataset, label: str, strategy: Strategy, item: QAItem, key: str, scorers: Sequence[Scorer]
+        self,
+        dataset: QADataset,
+        label: str,
+        strategy: Strategy,
+        item: QAItem,
+        key: str,
+        scorers: Sequence[Scorer],
+        refusals: list[ItemError],
     ) -> ItemResult:
+        """Answer (or take from the cache), score and return one item's result. Once the endpoint refused
+        the strategy's configuration (`refusals`), later items of the pair are failed with that reason
+        without calling it again: a wrong key is not worth a request per item."""
         base = {
             "dataset": dataset.name,
             "strategy": label,
@@ -277,16 +289,18 @@ class SuiteRun:
         counter = [0]  # attempts made, counted even when every one of them fails
         if cached is not None:
             answer = cached
+        elif refusals:
+            refused = refusals[0]
+            message = f"not attempted: an earlier item was refused: {refused.message}"
+            return ItemResult(**base, status="error", attempts=0, error=refused.model_copy(update={"message": message}))
         else:
             try:
-                answer = await self._call_with_retries(strategy, item, counter)
+                answer = _redacted(await self._call_with_retries(strategy, item, counter))
             except Exception as error:  # any failure of one item is recorded on that item
-                return ItemResult(
-                    **base,
-                    status="error",
-                    attempts=max(counter[0], 1),
-                    error=ItemError(stage="answer", type=type(error).__name__, message=str(error)),
-                )
+                failure = ItemError(stage="answer", type=type(error).__name__, message=str(error))
+                if isinstance(error, ConfigError) and not refusals:
+                    refusals.append(failure)
+                return ItemResult(**base, status="error", attempts=max(counter[0], 1), error=failure)
             self.cache.put(key, answer)
         attempts = counter[0]
         scores, scorer_errors = await self._score(scorers, item, answer)
@@ -357,12 +371,12 @@ class SuiteRun:
             cached=sum(result.cached for result in results),
             retries=sum(max(result.attempts - 1, 0) for result in results),
         )
-        self.manifest.status = "complete"
         self.manifest.finished_at = datetime.now(UTC)
         rows = build_rows(self.manifest, results, seed=self.suite.seed)
-        self.store.write_manifest(self.manifest)
-        if self.settings.update_leaderboard:
+        if self.settings.update_leaderboard:  # before `complete`: a kill in between finishes it on the next start
             update_leaderboard(self.settings.results_dir, rows)
+        self.manifest.status = "complete"
+        self.store.write_manifest(self.manifest)
         return RunOutcome(manifest=self.manifest, results=results, rows=rows)
 
 
@@ -381,6 +395,15 @@ def _check_knowledge(datasets: Sequence[QADataset], update_paths: dict[str, Upda
                     f"strategy {name!r} trains on the train split, but dataset {dataset.name!r} has no answerable "
                     f'train questions: add `train = "<file>"` (or `test_fraction` < 1) to its [[datasets]] entry'
                 )
+
+
+def _redacted(answer: Answer) -> Answer:
+    """The answer with any API key the process read removed from every field (text, contexts, metadata)."""
+    if not keys_known():
+        return answer
+    serialized = answer.model_dump_json()
+    redacted = redact_keys(serialized)
+    return answer if redacted == serialized else Answer.model_validate_json(redacted)
 
 
 def _timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:

@@ -17,6 +17,7 @@ import httpx
 import openai
 
 from evals.core.errors import ConfigError, TransientError
+from evals.infra.secrets import remember_key
 
 LOCAL_PLACEHOLDER_KEY = "not-needed"
 """The key sent to a custom `base_url` when no key is set; local servers ignore it."""
@@ -34,9 +35,16 @@ class ApiKey:
         value = os.environ.get(env_var) or None
         if value is None and base_url is None:
             raise ConfigError(f"set {env_var} to {what} (or give a base_url for an OpenAI-compatible server)")
+        if value is not None and value != value.strip():
+            raise ConfigError(
+                f"{env_var} starts or ends with whitespace (a stray space or newline when it was set); "
+                "it cannot be sent in an HTTP header: remove it"
+            )
         self.env_var = env_var
         self.value = value or LOCAL_PLACEHOLDER_KEY
         self.is_set = value is not None
+        if value is not None:
+            remember_key(value)
 
     def mask(self, text: str) -> str:
         """`text` with the key replaced by ***."""

@@ -240,6 +240,8 @@ def update_leaderboard(results_dir: Path, rows: Sequence[LeaderboardRow]) -> Non
     with locked(results_dir / ".leaderboard"):
         history = read_table(history_path) if history_path.exists() else new.iloc[0:0]
         combined = pd.concat([history, new], ignore_index=True) if len(history) else new
+        # a run finished twice (killed after its rows were written, completed on the next start) keeps one row
+        combined = combined.drop_duplicates(subset=["run_id", *ROW_KEY_COLUMNS], keep="last")
         combined = combined[_ordered_columns(combined.columns)]
         latest = combined.drop_duplicates(subset=_row_key(combined), keep="last").sort_values(_row_key(combined))
         atomic_write_text(history_path, _to_csv(combined))

@@ -150,13 +150,20 @@ def runs_dir(results_dir: Path) -> Path:
 
 
 def find_resumable(results_dir: Path, config_hash: str) -> RunStore | None:
-    """The newest unfinished run of the same configuration, if any."""
+    """The newest unfinished run of the same configuration, if any. A run folder whose manifest was lost
+    (deleted, or never written) but whose items.jsonl survives is found by the configuration-hash suffix
+    of its run id; the runner then writes it a new manifest."""
     candidates = []
-    for manifest_path in sorted(runs_dir(results_dir).glob(f"*/{MANIFEST_FILE}")):
+    for folder in sorted(path for path in runs_dir(results_dir).glob("*") if path.is_dir()):
+        manifest_path = folder / MANIFEST_FILE
+        if not manifest_path.exists():
+            if folder.name.endswith(f"-{config_hash[:8]}") and (folder / ITEMS_FILE).exists():
+                candidates.append(folder)
+            continue
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         if manifest.get("config_hash") == config_hash and manifest.get("status") != "complete":
-            candidates.append(manifest_path.parent)
+            candidates.append(folder)
     return RunStore(candidates[-1]) if candidates else None
