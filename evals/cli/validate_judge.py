@@ -1,4 +1,4 @@
-"""The `validate-judge` command: measure an offline faithfulness metric on labelled data."""
+"""The `validate-judge` command: measure an offline faithfulness metric on labelled data, out of sample."""
 
 from __future__ import annotations
 
@@ -8,27 +8,41 @@ from typing import Annotated
 import typer
 
 from evals.core.errors import EvalsError
-from evals.scoring.judge_validation import METRICS, begin_roc_auc, get_metric, halueval_pairwise_accuracy
+from evals.scoring.judge_data import FORMATS, Format
+from evals.scoring.judge_validation import METRICS, Estimate, ValidationReport, validate_file
 
-FORMATS = ("halueval", "begin")
+
+def _estimate(estimate: Estimate, signed: bool = False) -> str:
+    value = f"{estimate.value:+.3f}" if signed else f"{estimate.value:.3f}"
+    return f"{value} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+
+
+def render(report: ValidationReport) -> str:
+    """The report as text: one line per data source, out-of-sample figures first."""
+    lines = [
+        f"{report.metric} vs {report.baseline}: {report.folds}-fold cross-validated (seed {report.seed}), "
+        f"95% bootstrap CIs ({report.bootstrap_resamples} resamples)"
+    ]
+    for source in report.sources:
+        lines.append(
+            f"{source.source}: {source.figure} (n={source.n}) {report.metric} {_estimate(source.metric)}, "
+            f"{report.baseline} {_estimate(source.baseline)}, difference {_estimate(source.difference, True)}; "
+            f"in-sample {source.in_sample:.3f} (flatters)"
+        )
+    return "\n".join([*lines, *(f"warning: {warning}" for warning in report.warnings)])
 
 
 def validate_judge(
     file: Annotated[Path, typer.Argument(help="HaluEval QA JSONL or BEGIN TSV file")],
     format: Annotated[str, typer.Option("--format", help=f"{' | '.join(FORMATS)}: how to read FILE")],
     metric: Annotated[str, typer.Option(help=f"{' | '.join(METRICS)}")] = "faithfulness",
+    folds: Annotated[int, typer.Option(help="cross-validation folds")] = 5,
+    seed: Annotated[int, typer.Option(help="seed of the folds and the bootstrap")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Check a faithfulness metric: pairwise accuracy on HaluEval, ROC AUC on BEGIN."""
+    """Check a faithfulness metric out of sample: pairwise accuracy on HaluEval, ROC AUC on BEGIN."""
     if format not in FORMATS:
         raise EvalsError(f"--format must be {' or '.join(FORMATS)}, not {format!r}")
-    get_metric(metric)
-    if format == "halueval":
-        pairwise = halueval_pairwise_accuracy(file, metric)
-        line = f"pairwise_accuracy {pairwise.pairwise_accuracy:.4f} (n={pairwise.n}, ties={pairwise.ties})"
-        result = pairwise.model_dump_json()
-    else:
-        auc = begin_roc_auc(file, metric)
-        line = f"roc_auc {auc.roc_auc:.4f} (n={auc.n}, positives={auc.n_positive})"
-        result = auc.model_dump_json()
-    typer.echo(result if as_json else f"{metric}: {line}")
+    checked: Format = "halueval" if format == "halueval" else "begin"
+    report = validate_file(file, checked, metric, folds, seed)
+    typer.echo(report.model_dump_json(indent=2) if as_json else render(report))
