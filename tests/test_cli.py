@@ -35,6 +35,7 @@ def test_list_shows_builtin_and_plugin_strategies(tmp_path: Path) -> None:
     [
         (SUITE.replace('name = "extractive_bm25"', 'name = "nope"'), ["unknown strategy 'nope'", "extractive_bm25"]),
         (SUITE.replace('name = "squad-mini"', 'name = "nope"'), ["unknown dataset 'nope'", "squad-mini"]),
+        (SUITE.replace('name = "squad-mini"', 'name = "[[nope]]"'), ["unknown dataset '[[nope]]'"]),  # not markup
         (
             SUITE + "params = {contexts = 0}\n",
             ["strategies.extractive_bm25.params.contexts", "greater than or equal to 1"],

@@ -175,6 +175,7 @@ def _row(writer: int, write: int) -> LeaderboardRow:
         strategy=f"strategy{writer}",
         strategy_type="first_sentence",
         n_items=write + 1,
+        n_clusters=write + 1,
         n_ok=write + 1,
         n_errors=0,
         n_cached=0,

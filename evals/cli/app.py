@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 import typer
+from rich.markup import escape
 
 from evals.cli.compare import compare
 from evals.cli.console import errors
@@ -13,6 +14,7 @@ from evals.cli.listing import leaderboard, list_registered
 from evals.cli.plan import plan
 from evals.cli.recommend import recommend
 from evals.cli.report import report
+from evals.cli.robustness import robustness
 from evals.cli.run import run
 from evals.cli.score import score
 from evals.cli.validate_judge import validate_judge
@@ -32,6 +34,7 @@ app.command()(plan)
 app.command()(report)
 app.command()(recommend)
 app.command()(freshness)
+app.command()(robustness)
 app.command("validate-judge")(validate_judge)
 app.command("list")(list_registered)
 app.command()(leaderboard)
@@ -43,7 +46,7 @@ def main() -> None:
     try:
         exit_code = app(standalone_mode=False)
     except EvalsError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt:
         errors.print("interrupted; run the same command again to resume where it stopped")
@@ -55,7 +58,9 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise SystemExit(getattr(error, "exit_code", 2)) from None
+    if exit_code == 130:  # typer >= 0.2x turns Ctrl-C into Exit(130) itself: the except above never sees it
+        errors.print("interrupted; run the same command again to resume where it stopped")
     if exit_code:  # a command's typer.Exit(code) is returned, not raised, in this mode
         raise SystemExit(exit_code)

@@ -7,7 +7,7 @@ import math
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from evals.core.errors import EvalsError
-from evals.results.compare import ComparisonReport, MetricComparison, StrategyComparison, Thresholds, compare_references
+
+if TYPE_CHECKING:  # imported by the command itself: `evals --help` does not load the statistics stack
+    from evals.results.compare import ComparisonReport, MetricComparison, StrategyComparison
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -76,6 +78,8 @@ def compare(
 
     Two run ids get paired item-level tests; CSVs are compared by their aggregates and CIs.
     """
+    from evals.results.compare import Thresholds, compare_references
+
     if not 0 < alpha < 1:
         raise EvalsError(f"--alpha must be between 0 and 1, not {alpha}")
     thresholds = Thresholds(

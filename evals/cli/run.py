@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from evals.cli.console import console, errors, leaderboard_table
+from evals.core.errors import EvalsError
 from evals.core.suite import DEFAULT_SUITE, load_suite
 from evals.core.types import CACHE_DIR_ENV, DEFAULT_CACHE_DIR
-from evals.engine.runner import RunSettings, run_suite
 from evals.scoring.cost import DEFAULT_PRICE_TABLE
 
 DEFAULT_MAX_FAILURE_RATE = 0.1
@@ -36,6 +36,13 @@ def run(
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="items answered at once (default: the suite's)")
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(help="local: answer in this process; ray: on a Ray cluster (pip install 'rag-or-finetune[ray]')"),
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
+    ] = None,
     price_table: Annotated[Path, typer.Option(help="dated price table TOML")] = DEFAULT_PRICE_TABLE,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     max_failure_rate: Annotated[
@@ -47,6 +54,12 @@ def run(
 
     Exits 1 when a dataset × strategy answered no item at all, or failed more than --max-failure-rate of
     them (the failures are recorded in the run, with reasons), so nightly CI notices a dead endpoint."""
+    from evals.engine.runner import RunSettings, run_suite  # the runner's stack loads only when a suite runs
+
+    if executor not in ("local", "ray"):
+        raise EvalsError(f"--executor must be local or ray, not {executor!r}")
+    if ray_address and executor != "ray":
+        raise EvalsError("--ray-address needs --executor ray")
     suite = load_suite(suite_file)
     if limit is not None:
         suite = suite.with_limit(limit)
@@ -61,6 +74,8 @@ def run(
         concurrency=concurrency,
         price_table=price_table,
         show_progress=progress,
+        executor=executor,
+        ray_address=ray_address,
     )
     outcome = run_suite(suite, settings, errors)
     counts = outcome.manifest.counts

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from evals.core.errors import EvalsError
 from evals.scoring.judge_data import FORMATS, Format
-from evals.scoring.judge_validation import METRICS, Estimate, ValidationReport, validate_file
+
+if TYPE_CHECKING:  # the metrics (scipy, sklearn, ragas) are imported by the command: `evals --help` stays fast
+    from evals.scoring.judge_validation import Estimate, ValidationReport
+
+METRIC_NAMES = ("faithfulness", "faithfulness_shipped", "faithfulness_lexical", "lexical_overlap", "ragas_faithfulness")
+"""The keys of `evals.scoring.judge_validation.METRICS`, for the help text (tests/test_bench_scale.py checks them)."""
 
 
 def _estimate(estimate: Estimate, signed: bool = False) -> str:
@@ -35,12 +40,14 @@ def render(report: ValidationReport) -> str:
 def validate_judge(
     file: Annotated[Path, typer.Argument(help="HaluEval QA JSONL or BEGIN TSV file")],
     format: Annotated[str, typer.Option("--format", help=f"{' | '.join(FORMATS)}: how to read FILE")],
-    metric: Annotated[str, typer.Option(help=f"{' | '.join(METRICS)}")] = "faithfulness",
+    metric: Annotated[str, typer.Option(help=f"{' | '.join(METRIC_NAMES)}")] = "faithfulness",
     folds: Annotated[int, typer.Option(help="cross-validation folds")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the folds and the bootstrap")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Check a faithfulness metric out of sample: pairwise accuracy on HaluEval, ROC AUC on BEGIN."""
+    from evals.scoring.judge_validation import validate_file
+
     if format not in FORMATS:
         raise EvalsError(f"--format must be {' or '.join(FORMATS)}, not {format!r}")
     checked: Format = "halueval" if format == "halueval" else "begin"

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evals.core.errors import SuiteError
 from evals.core.registry import Registry
@@ -34,6 +34,19 @@ KNOWLEDGE_READ: dict[UpdatePath, tuple[Knowledge, ...]] = {
     "retrain": ("train",),
     "retrain+reindex": ("corpus", "train"),
 }
+
+
+class ReplicaResources(BaseModel):
+    """What one replica of a strategy needs on a Ray cluster (`evals run --executor ray`), and how many
+    replicas make sense: a local model is CPU- or GPU-bound (a replica per slot), a strategy that calls an
+    HTTP endpoint is not (many replicas per CPU). A suite entry may override it (`resources = {...}`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float = Field(default=1.0, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0)
+    memory_mb: int | None = Field(default=None, ge=1, description="memory reserved per replica")
+    max_replicas: int | None = Field(default=None, ge=1, description="None: as many as the cluster fits")
 
 
 def knowledge_read(path: UpdatePath | None) -> tuple[Knowledge, ...]:
@@ -105,6 +118,10 @@ class Strategy(ABC):
             "params": self.params.model_dump(mode="json"),
             "model": self.model_identity(),
         }
+
+    def replica_resources(self) -> ReplicaResources:
+        """What a replica needs on a Ray cluster. Default: one CPU, as a local model does."""
+        return ReplicaResources()
 
     def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release models, servers or files. Default: nothing to release."""

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evals.core.errors import SuiteError
+from evals.core.strategy import ReplicaResources
 from evals.data.spec import DatasetSpec, shipped_spec, validate_spec
 from evals.infra.hashing import content_hash
 
@@ -23,6 +24,8 @@ class StrategyEntry(BaseModel):
     name: str = Field(min_length=1)
     type: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+    replicas: int | None = Field(default=None, ge=1, description="Ray executor: replicas (default: what fits)")
+    resources: ReplicaResources | None = Field(default=None, description="Ray executor: overrides the strategy's")
 
     @model_validator(mode="after")
     def _default_type(self) -> StrategyEntry:
@@ -38,7 +41,7 @@ class Suite(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     seed: int = 0
-    concurrency: int = Field(default=4, ge=1)
+    concurrency: int = Field(default=4, ge=1, description="items in flight; capped by a strategy's max_concurrency")
     max_attempts: int = Field(default=4, ge=1)
     repeats: int = Field(
         default=1, ge=1, description="answers per question, each a sample at the strategy's temperature"
@@ -84,7 +87,7 @@ class Suite(BaseModel):
         return content_hash(
             {
                 "datasets": [spec.model_dump(mode="json") for spec in self.dataset_specs()],
-                "strategies": [entry.model_dump() for entry in self.strategies],
+                "strategies": [entry.model_dump(exclude={"replicas", "resources"}) for entry in self.strategies],
                 "scorers": self.scorers,
                 "seed": self.seed,
                 **({"repeats": self.repeats} if self.repeats > 1 else {}),  # unrepeated suites keep their hash

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from evals.core.errors import EvalsError
 from evals.core.types import Answer, QAItem, SetupReport
 from evals.infra.atomic import atomic_write_text
 from evals.infra.hashing import content_hash
@@ -36,24 +40,88 @@ def answer_key(strategy_identity: dict[str, Any], knowledge_fingerprint: str, it
     )
 
 
+ANSWERS_DB = "answers.sqlite3"
+BUSY_TIMEOUT_S = 60.0
+_INHERITED: list[sqlite3.Connection] = []
+
+
 class AnswerCache:
-    """Answers stored as `<dir>/answers/<key[:2]>/<key>.json`; unreadable entries count as misses."""
+    """Answers in one SQLite database, `<dir>/answers/answers.sqlite3`, keyed by `answer_key`; a row that does
+    not parse counts as a miss.
+
+    A lookup is one indexed read and a store one small transaction, where one file per answer cost an open
+    (and, to store, a temporary file, an fsync and a rename) per item. Crash safety: the database is in WAL
+    mode, so a killed process (kill -9) loses nothing it committed and never leaves it corrupt; with
+    `synchronous = NORMAL` an OS crash or power loss can undo the last commits, and those answers are simply
+    asked for again. Several processes may share the cache (SQLite locks it; writers wait up to
+    `BUSY_TIMEOUT_S`). Answers cached by earlier versions, one JSON file each under
+    `<dir>/answers/<key[:2]>/<key>.json`, are still found."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory / "answers"
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._legacy_files: bool | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (and again in a forked child, which must not share it)."""
+        if self._connection is None or self._pid != os.getpid():
+            if self._connection is not None:  # a forked child: never close (or free) the parent's connection,
+                _INHERITED.append(self._connection)  # which would drop the parent's SQLite locks
+            self.directory.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self.directory / ANSWERS_DB, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, entry TEXT NOT NULL)")
+            self._connection, self._pid = connection, os.getpid()
+        return self._connection
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> Answer | None:
-        path = self._path(key)
         try:
-            return CachedAnswer.model_validate_json(path.read_text(encoding="utf-8")).answer
+            with self._lock:
+                row = self._db().execute("SELECT entry FROM answers WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError:  # an unreadable entry (or database) is a miss; `put` names the problem
+            return None
+        if row is not None:
+            try:
+                return CachedAnswer.model_validate_json(row[0]).answer
+            except ValidationError:
+                return None
+        return self._get_legacy(key)
+
+    def _get_legacy(self, key: str) -> Answer | None:
+        """An answer an earlier version cached in its own file (looked for only when such files exist)."""
+        if self._legacy_files is None:
+            self._legacy_files = any(path.is_dir() for path in self.directory.iterdir())
+        if not self._legacy_files:
+            return None
+        try:
+            return CachedAnswer.model_validate_json(self._path(key).read_text(encoding="utf-8")).answer
         except (FileNotFoundError, ValidationError, UnicodeDecodeError):
             return None
 
     def put(self, key: str, answer: Answer) -> None:
-        atomic_write_text(self._path(key), CachedAnswer(key=key, answer=answer).model_dump_json())
+        entry = CachedAnswer(key=key, answer=answer).model_dump_json()
+        try:
+            with self._lock:
+                self._db().execute("INSERT OR REPLACE INTO answers (key, entry) VALUES (?, ?)", (key, entry))
+        except sqlite3.DatabaseError as error:
+            raise EvalsError(
+                f"the answer cache {self.directory / ANSWERS_DB} cannot be written ({error}); if it is damaged, "
+                "delete it (its answers are asked for again) or choose another --cache-dir"
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
 
     def _setup_path(self, key: str) -> Path:
         return self.directory.parent / "setups" / f"{key}.json"

@@ -8,16 +8,22 @@ retried with backoff; every other failure is recorded on its item.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -38,6 +44,9 @@ from evals.results.run_store import RunStore, find_resumable, new_run_id, runs_d
 from evals.scoring.base import SCORERS, Scorer
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, PriceTable, load_price_table
 
+if TYPE_CHECKING:
+    from evals.engine.ray_executor import RayExecutor, ReplicaPool
+
 MAX_RETRY_WAIT_S = 60.0
 
 
@@ -55,6 +64,8 @@ class RunSettings(BaseModel):
     price_table: Path = DEFAULT_PRICE_TABLE
     show_progress: bool = True
     update_leaderboard: bool = True
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(default=None, description="a Ray cluster to join (None: $RAY_ADDRESS or local)")
 
 
 class RunOutcome(BaseModel):
@@ -74,7 +85,15 @@ def run_suite(
     `datasets` replaces the suite's own dataset entries with datasets built in code (a scenario such as
     `evals freshness` composes them); their fingerprints enter the configuration hash as usual."""
     configure_model_runtime()
-    return asyncio.run(SuiteRun(suite, settings, console or Console(stderr=True), datasets).run())
+    outcomes: list[RunOutcome] = []
+
+    async def main() -> None:
+        # The outcome is passed out, not returned: Python 3.11's asyncio.run formats the main task's repr, its
+        # result (every item result) included, when it restores the SIGINT handler: seconds and MBs at 100k items.
+        outcomes.append(await SuiteRun(suite, settings, console or Console(stderr=True), datasets).run())
+
+    asyncio.run(main())
+    return outcomes[0]
 
 
 class SuiteRun:
@@ -103,22 +122,39 @@ class SuiteRun:
         )
         self.store = self._open_store()
         self.results: dict[ItemKey, ItemResult] = {}
+        self.ray: RayExecutor | None = None
+        if settings.executor == "ray":
+            from evals.engine.ray_executor import RayExecutor
+
+            self.ray = RayExecutor(settings.ray_address)
 
     def _build_strategy(self, entry: StrategyEntry) -> Strategy:
         factory = self.strategy_factories[entry.name]
         return factory.from_config(entry.params, f"strategies.{entry.name}.params", self.context)
 
     async def run(self) -> RunOutcome:
+        # Synchronous strategies answer in worker threads: one per item in flight (plus the default pool's 4
+        # spares); the default pool, min(32, cores + 4) threads, would cap --concurrency below what was asked.
+        concurrency = self.settings.concurrency or self.suite.concurrency
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(concurrency + 4, thread_name_prefix="evals-answer")
+        )
         with self.store.sole_writer():
             self.manifest = self._start_manifest()
             self.results = {result.key: result for result in self.store.read_items()}
             if self.results:
                 self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
             self.store.write_manifest(self.manifest)
-            for dataset in self.datasets:
-                scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
-                for entry in self.suite.strategies:
-                    await self._run_pair(dataset, entry, scorers)
+            if self.ray is not None:
+                self.ray.start()
+            try:
+                for dataset in self.datasets:
+                    scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
+                    for entry in self.suite.strategies:
+                        await self._run_pair(dataset, entry, scorers)
+            finally:
+                if self.ray is not None:
+                    self.ray.stop()
             return self._finish()
 
     def _open_store(self) -> RunStore:
@@ -180,14 +216,16 @@ class SuiteRun:
             if (name, label) == (dataset.name, entry.name)
         }
         pending = [(item, r) for item in dataset.test for r in repeats if (item.id, r) not in done]
-        all_cached = self.settings.use_cache and all(self.cache.get(keys[(item.id, r)]) for item, r in pending)
+        misses = [
+            (item, r) for item, r in pending if not (self.settings.use_cache and self.cache.get(keys[(item.id, r)]))
+        ]
         try:
             try:
-                self._record_setup(dataset, entry, strategy, identity, prepare=bool(pending) and not all_cached)
+                self._record_setup(dataset, entry, strategy, identity, prepare=bool(misses))
             except EvalsError:
                 raise  # the user's input or setup is wrong: stop with a clear message
             except Exception as error:  # a failed setup fails this pair's items, not the whole run
-                self.console.print(f"[red]{entry.name} failed to prepare on {dataset.name}:[/] {error}")
+                self.console.print(f"[red]{entry.name} failed to prepare on {dataset.name}:[/] {escape(str(error))}")
                 failure = ItemError(stage="prepare", type=type(error).__name__, message=str(error))
                 for item, repeat in pending:
                     self._record(
@@ -204,8 +242,10 @@ class SuiteRun:
                 return
             if not pending:
                 return
-            limit = min(filter(None, (self.settings.concurrency or self.suite.concurrency, strategy.max_concurrency)))
-            semaphore = asyncio.Semaphore(limit)
+            concurrency = self.settings.concurrency or self.suite.concurrency
+            limit = min(filter(None, (concurrency, strategy.max_concurrency)))
+            replicas = self._replicas(dataset, entry, strategy, len(misses), concurrency) if misses else None
+            semaphore = asyncio.Semaphore(replicas.slots if replicas is not None else limit)
             refusals: list[ItemError] = []  # the first configuration error (401/403/404, bad key) of this pair
             with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
 
@@ -213,7 +253,14 @@ class SuiteRun:
                     async with semaphore:
                         with answering_repeat(repeat):  # the task's context: its worker thread inherits it
                             result = await self._answer_item(
-                                dataset, entry.name, strategy, item, keys[(item.id, repeat)], scorers, refusals
+                                dataset,
+                                entry.name,
+                                strategy,
+                                item,
+                                keys[(item.id, repeat)],
+                                scorers,
+                                refusals,
+                                replicas,
                             )
                     self._record(result)
                     advance()
@@ -221,6 +268,23 @@ class SuiteRun:
                 await asyncio.gather(*(one(item, repeat) for item, repeat in pending))
         finally:
             strategy.close()
+
+    def _replicas(
+        self, dataset: QADataset, entry: StrategyEntry, strategy: Strategy, misses: int, concurrency: int
+    ) -> ReplicaPool | None:
+        """On a Ray cluster, the pair's replicas (after the driver's own setup, so they reuse its artifacts);
+        their setups are recorded next to the driver's. None when answering here."""
+        if self.ray is None:
+            return None
+        scorer_names = list(self.scorer_factories)
+        pool, setups = self.ray.replicas(
+            entry, strategy, self.context, dataset, scorer_names, self.suite.max_attempts, misses, concurrency
+        )
+        record = next(r for r in self.manifest.setups if (r.dataset, r.strategy) == (dataset.name, entry.name))
+        record.replica_setups = setups
+        self.manifest.executor = self.ray.record
+        self.store.write_manifest(self.manifest)
+        return pool
 
     def _record(self, result: ItemResult) -> None:
         self.store.append(result)
@@ -236,7 +300,7 @@ class SuiteRun:
         """
         if any(r.dataset == dataset.name and r.strategy == entry.name for r in self.manifest.setups):
             if prepare:
-                strategy.prepare(dataset.train, dataset.corpus)
+                _timed_prepare(strategy, dataset)
             return
         knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
         setup_key = content_hash({"setup": identity, "dataset": knowledge}, length=32)
@@ -274,10 +338,11 @@ class SuiteRun:
         key: str,
         scorers: Sequence[Scorer],
         refusals: list[ItemError],
+        replicas: ReplicaPool | None = None,
     ) -> ItemResult:
-        """Answer (or take from the cache), score and return one item's result. Once the endpoint refused
-        the strategy's configuration (`refusals`), later items of the pair are failed with that reason
-        without calling it again: a wrong key is not worth a request per item."""
+        """Answer (from the cache, here, or on a Ray replica), score and return one item's result. Once the
+        endpoint refused the strategy's configuration (`refusals`), later items of the pair are failed with
+        that reason without calling it again: a wrong key is not worth a request per item."""
         base = {
             "dataset": dataset.name,
             "strategy": label,
@@ -286,61 +351,36 @@ class SuiteRun:
             "repeat": current_repeat(),
         }
         cached = self.cache.get(key) if self.settings.use_cache else None
-        counter = [0]  # attempts made, counted even when every one of them fails
+        max_attempts = self.suite.max_attempts
         if cached is not None:
-            answer = cached
+            scores, scorer_errors = await score_answer(scorers, item, cached, max_attempts)
+            outcome = AnswerOutcome(answer=cached, attempts=0, scores=scores, scorer_errors=scorer_errors)
         elif refusals:
             refused = refusals[0]
             message = f"not attempted: an earlier item was refused: {refused.message}"
             return ItemResult(**base, status="error", attempts=0, error=refused.model_copy(update={"message": message}))
+        elif replicas is not None:
+            outcome = await replicas.answer(item, current_repeat())
         else:
-            try:
-                answer = _redacted(await self._call_with_retries(strategy, item, counter))
-            except Exception as error:  # any failure of one item is recorded on that item
-                failure = ItemError(stage="answer", type=type(error).__name__, message=str(error))
-                if isinstance(error, ConfigError) and not refusals:
-                    refusals.append(failure)
-                return ItemResult(**base, status="error", attempts=max(counter[0], 1), error=failure)
+            outcome = await answer_and_score(strategy, scorers, item, max_attempts)
+        if outcome.answer is None:
+            assert outcome.error is not None
+            if outcome.refused and not refusals:
+                refusals.append(outcome.error)
+            return ItemResult(**base, status="error", attempts=max(outcome.attempts, 1), error=outcome.error)
+        answer = outcome.answer
+        if cached is None:
             self.cache.put(key, answer)
-        attempts = counter[0]
-        scores, scorer_errors = await self._score(scorers, item, answer)
         return ItemResult(
             **base,
             status="ok",
             answer=answer,
-            scores=scores,
-            scorer_errors=scorer_errors,
+            scores=outcome.scores,
+            scorer_errors=outcome.scorer_errors,
             cost_usd=self.price_table.query_cost(answer),
-            judge_cost_usd=self._judge_cost(scorers, scores),
-            attempts=attempts,
+            judge_cost_usd=self._judge_cost(scorers, outcome.scores),
+            attempts=outcome.attempts,
             cached=cached is not None,
-        )
-
-    async def _score(
-        self, scorers: Sequence[Scorer], item: QAItem, answer: Answer
-    ) -> tuple[dict[str, float], dict[str, str]]:
-        """Every scorer's metrics; transient scorer failures (a judge's 429 or 500) are retried like answers,
-        and a scorer that still fails leaves its own metrics missing (NaN) with the reason, never changing
-        the answer's status or the other scorers' metrics."""
-        scores: dict[str, float] = {}
-        failures: dict[str, str] = {}
-        for scorer in scorers:
-            try:
-                async for attempt in self._retrying():
-                    with attempt:
-                        scores.update(scorer.score(item, answer))
-            except Exception as error:  # recorded on the item, per scorer
-                failures[type(scorer).__name__] = f"{type(error).__name__}: {error}"
-                scores.update(dict.fromkeys(scorer.metrics, math.nan))
-        return scores, failures
-
-    def _retrying(self) -> AsyncRetrying:
-        """The suite's retry policy, for answers and scorers alike: TransientError only, Retry-After honoured."""
-        return AsyncRetrying(
-            stop=stop_after_attempt(self.suite.max_attempts),
-            wait=_wait_retry_after,
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
         )
 
     def _judge_cost(self, scorers: Sequence[Scorer], scores: dict[str, float]) -> float | None:
@@ -350,14 +390,6 @@ class SuiteRun:
             return None
         tokens_in, tokens_out = scores.get("judge_input_tokens", 0.0), scores.get("judge_output_tokens", 0.0)
         return self.price_table.token_cost(models[0], tokens_in, tokens_out)
-
-    async def _call_with_retries(self, strategy: Strategy, item: QAItem, counter: list[int]) -> Answer:
-        """Answer with retries on TransientError; `counter[0]` counts the attempts, also when all fail."""
-        async for attempt in self._retrying():
-            with attempt:
-                counter[0] += 1
-                answer = await _timed_answer(strategy, item)
-        return answer
 
     def _progress(self, label: str, total: int):  # noqa: ANN202 - a context manager yielding a callable
         return _ProgressBar(label, total, self.console, enabled=self.settings.show_progress)
@@ -397,6 +429,65 @@ def _check_knowledge(datasets: Sequence[QADataset], update_paths: dict[str, Upda
                 )
 
 
+class AnswerOutcome(BaseModel):
+    """What answering and scoring one item produced, wherever it ran (here or on a Ray replica): the
+    answer and its scores, or the error that stopped it (`refused`: a configuration error such as a
+    refused key, which stops the pair)."""
+
+    answer: Answer | None = None
+    error: ItemError | None = None
+    refused: bool = False
+    attempts: int = 0
+    scores: dict[str, float] = Field(default_factory=dict)
+    scorer_errors: dict[str, str] = Field(default_factory=dict)
+
+
+async def answer_and_score(
+    strategy: Strategy, scorers: Sequence[Scorer], item: QAItem, max_attempts: int
+) -> AnswerOutcome:
+    """Answer with retries on TransientError (API keys redacted from the answer), then score it."""
+    attempts = 0
+    try:
+        async for attempt in retrying(max_attempts):
+            with attempt:
+                attempts += 1
+                answer = _redacted(await _timed_answer(strategy, item))
+    except Exception as error:  # any failure of one item is recorded on that item
+        failure = ItemError(stage="answer", type=type(error).__name__, message=str(error))
+        return AnswerOutcome(error=failure, refused=isinstance(error, ConfigError), attempts=max(attempts, 1))
+    scores, scorer_errors = await score_answer(scorers, item, answer, max_attempts)
+    return AnswerOutcome(answer=answer, attempts=attempts, scores=scores, scorer_errors=scorer_errors)
+
+
+async def score_answer(
+    scorers: Sequence[Scorer], item: QAItem, answer: Answer, max_attempts: int
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Every scorer's metrics; transient scorer failures (a judge's 429 or 500) are retried like answers,
+    and a scorer that still fails leaves its own metrics missing (NaN) with the reason, never changing
+    the answer's status or the other scorers' metrics."""
+    scores: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    for scorer in scorers:
+        try:
+            async for attempt in retrying(max_attempts):
+                with attempt:
+                    scores.update(scorer.score(item, answer))
+        except Exception as error:  # recorded on the item, per scorer
+            failures[type(scorer).__name__] = f"{type(error).__name__}: {error}"
+            scores.update(dict.fromkeys(scorer.metrics, math.nan))
+    return scores, failures
+
+
+def retrying(max_attempts: int) -> AsyncRetrying:
+    """The suite's retry policy, for answers and scorers alike: TransientError only, Retry-After honoured."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(max_attempts),
+        wait=_wait_retry_after,
+        retry=retry_if_exception_type(TransientError),
+        reraise=True,
+    )
+
+
 def _redacted(answer: Answer) -> Answer:
     """The answer with any API key the process read removed from every field (text, contexts, metadata)."""
     if not keys_known():
@@ -407,11 +498,28 @@ def _redacted(answer: Answer) -> Answer:
 
 
 def _timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:
-    """`prepare`, with the wall time measured here when the strategy reports none."""
+    """`prepare`, with the wall time measured here when the strategy reports none; Ctrl-C stops it at once."""
     started = time.perf_counter()
-    report = strategy.prepare(dataset.train, dataset.corpus)
+    with _interruptible():
+        report = strategy.prepare(dataset.train, dataset.corpus)
     elapsed = time.perf_counter() - started
     return report if report.seconds > 0 or report.cached else report.model_copy(update={"seconds": elapsed})
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt inside the block. asyncio.run's own SIGINT handler only cancels the main
+    task, which a synchronous `prepare` (minutes of fine-tuning, run on the event loop's thread) never yields
+    to: without this, Ctrl-C while "Preparing …" waited for the whole setup to finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread; SIGINT is delivered there anyway
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler set outside Python, which cannot be put back from here
+            signal.signal(signal.SIGINT, previous)
 
 
 async def _timed_answer(strategy: Strategy, item: QAItem) -> Answer:

@@ -82,8 +82,23 @@ class SetupRecord(BaseModel):
     identity: dict[str, Any]
     setup: SetupReport
     setup_cost_usd: float
+    replica_setups: list[SetupReport] = Field(
+        default_factory=list,
+        description="Ray executor: each replica's own prepare (from the setup the driver paid: cached when the "
+        "strategy caches its artifacts, so a LoRA adapter or a FAISS index is built once per run)",
+    )
 
     _cost_null_is_nan = field_validator("setup_cost_usd", mode="before")(lambda cost: _null_is_nan(cost))
+
+
+class ExecutorRecord(BaseModel):
+    """Where the items were answered: this process (`local`) or a Ray cluster."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray_version: str | None = None
+    ray_address: str | None = Field(default=None, description="the cluster joined; None: a local instance")
+    nodes: int | None = None
+    replicas: dict[str, int] = Field(default_factory=dict, description="dataset/strategy → replicas started")
 
 
 class RunCounts(BaseModel):
@@ -115,6 +130,7 @@ class RunManifest(BaseModel):
     packages: dict[str, str]
     python: str
     host: str
+    executor: ExecutorRecord = Field(default_factory=ExecutorRecord)
     counts: RunCounts = Field(default_factory=RunCounts)
 
 

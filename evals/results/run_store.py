@@ -9,16 +9,31 @@
   lock, so it can read a run that is still being written or that lies in a read-only folder; it skips a
   torn last line and any line that is not an item result, and says which (`ItemsReadout.skipped_lines`).
 
-Both keep the first record per (dataset, strategy, item id), as the runner does when it resumes.
+Both keep the first record per (dataset, strategy, item id), as the runner does when it resumes. Each has a
+streaming form, `iter_items()` and `iter_items_readonly()`, that parses one line at a time, so a reader that
+aggregates as it goes holds one record, not the whole run, in memory.
+
+Appends. Outside a run, `append()` writes and fsyncs each line. Inside `sole_writer()` (a run), appends are
+group-committed: each line is written to the file at once (one write(2), so a kill -9 of the writer loses
+nothing it appended), and a background thread fsyncs them together, at the latest `GroupCommit.max_delay_s`
+after the oldest unsynced line or as soon as `GroupCommit.max_records` are waiting. What an OS crash or power
+loss can take is therefore bounded (that window), and taking it is safe: a torn last line is discarded, and the
+records lost are answered again when the run resumes. `flush()` (called before every manifest write and when
+the run ends, normally or not) makes every appended line durable.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
@@ -56,23 +71,115 @@ class ItemsReadout(BaseModel):
         return f"run {run_id}: {self.skipped} unreadable {plural} of {ITEMS_FILE} skipped ({plural} {shown})"
 
 
+@dataclass(frozen=True)
+class GroupCommit:
+    """How the run's appends are fsynced: together, at most `max_delay_s` after the oldest unsynced line, or
+    as soon as `max_records` lines wait."""
+
+    max_records: int = 512
+    max_delay_s: float = 0.2
+
+
+class _GroupCommitWriter:
+    """items.jsonl open for appending: each line written at once, fsyncs grouped by a background thread."""
+
+    def __init__(self, path: Path, policy: GroupCommit) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.policy = policy
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._state = threading.Condition()
+        self._unsynced = 0
+        self._oldest = 0.0  # monotonic time of the oldest unsynced line
+        self._closing = False
+        self._error: OSError | None = None
+        self._syncer = threading.Thread(target=self._sync_loop, name="evals-items-fsync", daemon=True)
+        self._syncer.start()
+
+    def append(self, line: bytes) -> None:
+        with self._state:
+            self._raise_error()
+            _write_all(self._fd, line)
+            self._unsynced += 1
+            if self._unsynced == 1:
+                self._oldest = time.monotonic()
+                self._state.notify()
+            elif self._unsynced >= self.policy.max_records:
+                self._state.notify()
+
+    def flush(self) -> None:
+        """Make every line appended so far durable (fsync now, in the caller's thread)."""
+        with self._state:
+            self._raise_error()
+            self._unsynced = 0
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        with self._state:
+            self._closing = True
+            self._state.notify()
+        self._syncer.join()
+        try:
+            self.flush()
+        finally:
+            os.close(self._fd)
+
+    def _sync_loop(self) -> None:
+        with self._state:
+            while True:
+                while not self._unsynced and not self._closing:
+                    self._state.wait()
+                if self._closing:
+                    return  # close() syncs what is left
+                deadline = self._oldest + self.policy.max_delay_s
+                while self._unsynced < self.policy.max_records and not self._closing:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._state.wait(remaining)
+                self._unsynced = 0
+                self._state.release()  # appends go on while the disk syncs; they count towards the next group
+                try:
+                    os.fsync(self._fd)
+                except OSError as error:
+                    self._error = error
+                finally:
+                    self._state.acquire()
+                if self._error is not None:
+                    return
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise EvalsError(f"items.jsonl could not be synced to disk: {self._error}") from self._error
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class RunStore:
-    """Reads and writes one run's folder. Appends are fsynced; a torn last line is discarded."""
+    """Reads and writes one run's folder. Appends are fsynced (group-committed within a run); a torn last line
+    is discarded."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.items_path = directory / ITEMS_FILE
         self.manifest_path = directory / MANIFEST_FILE
+        self._writer: _GroupCommitWriter | None = None
 
     @property
     def run_id(self) -> str:
         return self.directory.name
 
     @contextmanager
-    def sole_writer(self) -> Iterator[None]:
+    def sole_writer(self, group_commit: GroupCommit | None = GroupCommit()) -> Iterator[None]:  # noqa: B008 - frozen
         """Hold the run's writer lock for the whole run: one process writes a run folder at a time. A second
         `evals run` of the same suite meets this lock and stops with a clear message instead of answering
-        every item a second time (the lock file goes when the OS releases it, even after kill -9)."""
+        every item a second time (the lock file goes when the OS releases it, even after kill -9).
+
+        Meanwhile appends are group-committed (`group_commit`; None: each one fsynced), and made durable
+        when the block ends, normally or by an exception."""
         self.directory.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.directory / WRITER_LOCK_FILE), timeout=0)
         try:
@@ -83,11 +190,29 @@ class RunStore:
                 "(then run again to reuse its answers), or start a separate run with --fresh"
             ) from None
         try:
-            yield
+            if group_commit is not None:
+                self._writer = _GroupCommitWriter(self.items_path, group_commit)
+            try:
+                yield
+            finally:
+                self.close()
         finally:
             lock.release()
 
+    def flush(self) -> None:
+        """Make every appended record durable now (a no-op outside a group-committed run)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and stop group-committing: later appends are fsynced one by one."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
     def write_manifest(self, manifest: RunManifest) -> None:
+        """Replace the manifest atomically, after the items it may count are durable."""
+        self.flush()
         atomic_write_text(self.manifest_path, manifest.model_dump_json(indent=2))
 
     def read_manifest(self) -> RunManifest:
@@ -99,50 +224,85 @@ class RunStore:
             raise EvalsError(f"{self.manifest_path}: unreadable manifest: {error.errors()[0]['msg']}") from None
 
     def append(self, result: ItemResult) -> None:
+        line = result.model_dump_json() + "\n"
+        if self._writer is not None:  # within the run: this process is the sole writer, no lock per line
+            self._writer.append(line.encode())
+            return
         with locked(self.items_path):
-            append_line(self.items_path, result.model_dump_json())
+            append_line(self.items_path, line)
 
     def read_items(self) -> list[ItemResult]:
         """For the writer: all complete records, first one per key; drops (and truncates away) a torn
         final line; a complete line that is not an item result is an `EvalsError`."""
+        return list(self.iter_items())
+
+    def iter_items(self) -> Iterator[ItemResult]:
+        """`read_items()` one record at a time (the torn last line is truncated away before the first)."""
         if not self.items_path.exists():
-            return []
-        with locked(self.items_path):
-            raw = self.items_path.read_bytes()
-            complete, _, torn = raw.rpartition(b"\n")
-            if torn:
-                self.items_path.write_bytes(complete + b"\n" if complete else b"")
-        results: dict[ItemKey, ItemResult] = {}
-        for number, line in enumerate(complete.splitlines(), start=1):
-            try:
-                result = ItemResult.model_validate_json(line)
-            except ValidationError as error:
-                raise EvalsError(
-                    f"{self.items_path}: line {number} is not a valid item result: {error.errors()[0]['msg']}"
-                ) from None
-            results.setdefault(result.key, result)
-        return list(results.values())
+            return
+        self.flush()
+        with locked(self.items_path), self.items_path.open("rb+") as stream:
+            size = stream.seek(0, os.SEEK_END)
+            end = _last_newline_end(stream, size)
+            if end < size:  # a torn last line: cut it, so the next append starts on a line of its own
+                stream.truncate(end)
+                stream.flush()
+                os.fsync(stream.fileno())
+        yield from _scan(self.items_path, strict=True, skipped=[])
 
     def read_items_readonly(self) -> ItemsReadout:
         """For readers: the complete, valid records, first one per key, without writing or locking;
         a torn last line and invalid lines are skipped and listed. No items.jsonl: no items."""
-        try:
-            raw = self.items_path.read_bytes()
-        except FileNotFoundError:
-            return ItemsReadout(items=[])
-        lines = raw.split(b"\n")  # the last element is b"" when the file ends in a newline, else a torn line
-        results: dict[ItemKey, ItemResult] = {}
-        skipped = []
-        for number, line in enumerate(lines[:-1], start=1):
+        skipped: list[int] = []
+        items = list(self.iter_items_readonly(skipped))
+        return ItemsReadout(items=items, skipped_lines=skipped)
+
+    def iter_items_readonly(self, skipped_lines: list[int] | None = None) -> Iterator[ItemResult]:
+        """`read_items_readonly()` one record at a time; the numbers of the lines it skips are appended to
+        `skipped_lines` as it goes (complete once the iterator is exhausted)."""
+        return _scan(self.items_path, strict=False, skipped=skipped_lines if skipped_lines is not None else [])
+
+
+def _last_newline_end(stream: BinaryIO, size: int) -> int:
+    """The offset just after the file's last newline (0 when it has none), searching back from the end."""
+    position = size
+    while position > 0:
+        start = max(position - (1 << 20), 0)
+        stream.seek(start)
+        block = stream.read(position - start)
+        index = block.rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        position = start
+    return 0
+
+
+def _scan(path: Path, strict: bool, skipped: list[int]) -> Iterator[ItemResult]:
+    """The item results of items.jsonl, line by line, first record per key. A line without its newline (the
+    torn last one) is skipped; an invalid complete line raises (`strict`) or is skipped; skipped line numbers
+    go to `skipped`. Only the keys seen are kept, not the records."""
+    try:
+        stream = path.open("rb")
+    except FileNotFoundError:
+        return
+    seen: set[ItemKey] = set()
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.endswith(b"\n"):
+                skipped.append(number)  # torn: the writer was stopped mid-line, or is still writing it
+                break
             try:
                 result = ItemResult.model_validate_json(line)
-            except ValidationError:
+            except ValidationError as error:
+                if strict:
+                    raise EvalsError(
+                        f"{path}: line {number} is not a valid item result: {error.errors()[0]['msg']}"
+                    ) from None
                 skipped.append(number)
                 continue
-            results.setdefault(result.key, result)
-        if lines[-1]:
-            skipped.append(len(lines))
-        return ItemsReadout(items=list(results.values()), skipped_lines=skipped)
+            if result.key not in seen:
+                seen.add(result.key)
+                yield result
 
 
 def runs_dir(results_dir: Path) -> Path:
