@@ -10,7 +10,9 @@ back, as careless servers do, so tests can check keys are redacted.
 Marker words force an outcome: a question containing `ALWAYS429` is always rate-limited,
 `ALWAYS500` always fails with HTTP 500, `REJECT` gets HTTP 400 (not worth retrying), `ECHOKEY` gets a
 correct answer that also quotes the Authorization header, and a prompt longer than `max_prompt_chars`
-gets HTTP 400 `context_length_exceeded`. With `deny_keys` every request gets HTTP 401.
+gets HTTP 400 `context_length_exceeded`. `TRICKLE` gets a correct reply sent one byte every `trickle_s`
+(each read is quick, the whole reply is not), `BADUTF8` an HTTP 200 body that is not UTF-8, and `ERROR200`
+an HTTP 200 whose JSON body is an error, not a completion. With `deny_keys` every request gets HTTP 401.
 `write_dataset` and `write_suite` make a synthetic dataset and a closed_book suite pointed at the server.
 """
 
@@ -79,6 +81,7 @@ class FaultConfig:
     delay_s: float = 0.0
     max_prompt_chars: int = 1_000_000
     deny_keys: bool = False
+    trickle_s: float = 0.05
 
 
 @dataclass
@@ -89,6 +92,8 @@ class FaultStats:
     attempts: Counter[str] = field(default_factory=Counter)
     retry_after_gaps: list[tuple[float, float]] = field(default_factory=list)
     authorizations: set[str] = field(default_factory=set)
+    trickles_cut: int = 0
+    """Trickled replies the client hung up on before the last byte."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -126,6 +131,12 @@ class FaultServer:
             kind = "too_long"
         elif "ECHOKEY" in question:
             kind = "echo"
+        elif "TRICKLE" in question:
+            kind = "trickle"
+        elif "BADUTF8" in question:
+            kind = "bad_utf8"
+        elif "ERROR200" in question:
+            kind = "error200"
         elif "REJECT" in question:
             kind = "400"
         elif "ALWAYS429" in question:
@@ -185,6 +196,12 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, _error(f"invalid request: {echoed}"))
             elif kind == "too_long":
                 self._reply(400, _error("maximum context length exceeded", code="context_length_exceeded"))
+            elif kind == "trickle":
+                self._trickle(_completion(body.get("model", ""), messages, answer_for(question)))
+            elif kind == "bad_utf8":
+                self._reply(200, b'{"choices": [{"message": {"content": "\xff\xfe caf\xe9"}}]}')
+            elif kind == "error200":
+                self._reply(200, _error("the model is overloaded, try again later"))
             elif kind == "malformed":
                 self._reply(200, b'{"id": "chatcmpl-broken", "choices": [{"message": ')
             elif kind == "timeout":
@@ -198,6 +215,22 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 send_json(self, status, payload, headers)
             except OSError:  # the client gave up first
                 self.close_connection = True
+
+        def _trickle(self, payload: bytes) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.flush()
+                for index in range(len(payload)):
+                    self.wfile.write(payload[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(server.config.trickle_s)
+            except OSError:  # the client gave up: the point
+                self.close_connection = True
+                with server.stats.lock:
+                    server.stats.trickles_cut += 1
 
         def _close(self) -> None:
             self.close_connection = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,26 @@ def test_a_key_echoed_inside_an_answer_is_never_stored(tmp_path: Path, monkeypat
     assert len(echoed) == 2
     stored = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert stored and not any(KEY.encode() in path.read_bytes() for path in stored)
+
+
+def test_a_server_trickling_its_reply_times_out_as_a_whole_and_odd_200s_are_named(tmp_path: Path) -> None:
+    """Each byte of the trickled reply arrives well within the 0.3 s read timeout, the whole reply (about 300
+    bytes, one per 50 ms: 15 s) does not: the request's own deadline ends it, and it is retried then failed."""
+    write_dataset(tmp_path / "qa.jsonl", 6, markers={1: "TRICKLE", 3: "BADUTF8", 5: "ERROR200"})
+    server = FaultServer(FaultConfig())
+    with server.serve() as base_url:
+        suite = load_suite(write_suite(tmp_path, tmp_path / "qa.jsonl", base_url, max_attempts=2))
+        outcome = run_suite(suite, settings(tmp_path))
+        time.sleep(0.5)  # the server notices the hang-up at its next write
+    failed = {item.item_id: item for item in outcome.results if item.status == "error"}
+    assert set(failed) == {"q0001", "q0003", "q0005"}
+    trickled = failed["q0001"]
+    assert trickled.attempts == 2 and "timed out" in trickled.error.message  # type: ignore[union-attr]
+    assert server.stats.trickles_cut == 2  # the client hung up on both attempts before the last byte
+    assert trickled.answer is None
+    assert "malformed JSON" in failed["q0003"].error.message  # type: ignore[union-attr]
+    assert "/v1" in failed["q0003"].error.message  # type: ignore[union-attr]  # names the endpoint
+    assert "the model is overloaded" in failed["q0005"].error.message  # type: ignore[union-attr]
 
 
 def test_a_key_with_a_stray_space_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
 """OpenAI-compatible plumbing shared by the chat backend, the OpenAI fine-tuning strategy and the LLM judge:
-reading and masking the API key, and sorting an `openai` error into retry, configuration error or rejection.
+reading and masking the API key, sorting an `openai` error into retry, configuration error or rejection, and
+an HTTP transport whose replies must arrive in full before a deadline.
 
 The one rule for errors: timeouts, dropped connections, malformed replies, HTTP 408, 409, 429 and 5xx are
 retried (`TransientError`, carrying the server's Retry-After); 401/403 (the key) and 404 (model or path)
@@ -10,6 +11,8 @@ are configuration errors; every other 4xx is the request's own fault and is neve
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -105,3 +108,38 @@ def classify(error: openai.APIError, where: str, key: ApiKey) -> Exception:
     if status == 404:
         return ConfigError(f"{where} does not know this model or path (HTTP 404): {detail}")
     return RequestRejected(f"{where} rejected the request (HTTP {status}): {detail}")
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """An HTTP transport that gives each request `deadline_s` in total to deliver its whole reply.
+
+    httpx's timeouts bound each network read, so a server that sends one byte every few seconds keeps a
+    request alive forever; here the reply's body raises `httpx.ReadTimeout` (a retried timeout, like any
+    other) once the deadline passes. Connecting and reading the headers stay bounded per read by the
+    client's own timeout."""
+
+    def __init__(self, deadline_s: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.deadline_s = deadline_s
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.deadline_s
+        response = super().handle_request(request)
+        response.stream = _DeadlineStream(response.stream, deadline, self.deadline_s, request)  # type: ignore[arg-type]
+        return response
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    """A reply body that raises `httpx.ReadTimeout` when a chunk arrives after the deadline."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: float, deadline_s: float, request: httpx.Request):
+        self._inner, self._deadline, self._deadline_s, self._request = inner, deadline, deadline_s, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout(f"no complete reply within {self._deadline_s:g} s", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
