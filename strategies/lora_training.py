@@ -71,6 +71,7 @@ class LoraParams(BaseModel):
     weight_decay: float = Field(default=0.0, ge=0)
     max_grad_norm: float | None = 1.0
     max_steps: int = Field(default=60, ge=1)
+    """Optimizer steps this run takes (callers size it from epochs with `training_steps`)."""
     batch_size: int = Field(default=8, ge=1)
     max_length: int = Field(default=128, ge=8)
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
@@ -93,6 +94,18 @@ class LoraTrainingResult(BaseModel):
     final_loss: float
     losses: list[float] = Field(default_factory=list)
     params: LoraParams
+
+
+def training_steps(examples: int, epochs: float, batch_size: int, max_steps: int) -> int:
+    """Optimizer steps for `epochs` passes over `examples` training pairs, capped at `max_steps`:
+    min(max_steps, ceil(epochs × examples / batch)), at least 1. A batch holds at most every example
+    (`_train_loop` never repeats one within a batch), so batch = min(batch_size, examples)."""
+    if examples < 1:
+        raise ValueError("no training examples")
+    if epochs <= 0 or batch_size < 1 or max_steps < 1:
+        raise ValueError(f"need epochs > 0, batch_size ≥ 1 and max_steps ≥ 1 (got {epochs}, {batch_size}, {max_steps})")
+    wanted = math.ceil(round(epochs * examples / min(batch_size, examples), 9))  # round: 0.3 × 10 is 3.0000000000000004
+    return max(1, min(max_steps, wanted))
 
 
 def chat_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:

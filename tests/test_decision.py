@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from evals.cli.recommend import recommend
+from evals.core.errors import EvalsError
 from evals.core.types import Answer
 from evals.decision import (
     Constraints,
@@ -27,6 +28,8 @@ from evals.decision import (
     oracle_report,
     recommend_strategy,
 )
+from evals.decision.recommend import load_strategies
+from evals.decision.robustness import ROBUSTNESS_FILE, SourceRisk, load_source_risks
 from evals.results.records import ItemResult
 
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "leaderboard.csv"
@@ -288,3 +291,76 @@ def test_plugin_strategies_are_classified_by_their_declared_update_path_not_thei
     # a schema-1 row (no update_path column) is classified by what its setup did
     legacy = MeasuredStrategy.from_row(row("x", "closed_book", f1=0.5, setup_training_tokens=900, grounded=0.7))
     assert (legacy.role, legacy.maintenance) == ("finetuned_rag", "retrain+reindex")
+
+
+# --- untrusted sources ---
+
+
+def risk(strategy: str, misled: float | None, reads_corpus: bool = True) -> SourceRisk:
+    return SourceRisk(
+        strategy=strategy,
+        reads_corpus=reads_corpus,
+        misled_rate=misled,
+        misled_ci=(None, None) if misled is None else (max(0.0, misled - 0.1), min(1.0, misled + 0.1)),
+        rejection_rate=0.0,
+        rejection_ci=(0.0, 0.1),
+        accuracy_clean=0.7,
+        accuracy_noisy=0.4,
+        accuracy_drop=0.3,
+        accuracy_drop_ci=(0.2, 0.4),
+    )
+
+
+def test_untrusted_sources_exclude_a_strategy_that_planted_documents_mislead() -> None:
+    strategies = list(measured().values())
+    constraints = Constraints(updates_per_month=30, latency_target_s=10)
+    risks = {"rag": risk("rag", 0.5), "finetuned": risk("finetuned", 0.03, reads_corpus=False)}
+    trusted = recommend_strategy(strategies, constraints, risks=risks)
+    assert trusted.choice == "rag"  # figures shown as evidence, but no constraint without the flag
+    assert any("misled by a planted wrong document: 50% [40%, 60%]" in line for line in trusted.questions[4].evidence)
+    wary = recommend_strategy(strategies, constraints.model_copy(update={"untrusted_sources": True}), risks=risks)
+    assert wary.choice == "finetuned"
+    (rag,) = [a for a in wary.assessments if a.measured.strategy == "rag"]
+    assert rag.exclusions == [
+        "repeated a planted wrong document in 50% [40%, 60%] of its answers (evals robustness), "
+        "over the 10% allowed with untrusted sources"
+    ]
+    lenient = constraints.model_copy(update={"untrusted_sources": True, "max_misled_rate": 0.6})
+    assert recommend_strategy(strategies, lenient, risks=risks).choice == "rag"
+    unmeasured = recommend_strategy(strategies, constraints.model_copy(update={"untrusted_sources": True}))
+    assert unmeasured.choice == "rag" and any("rag read retrieved documents but have no" in n for n in unmeasured.notes)
+
+
+def test_untrusted_sources_from_the_committed_robustness_results(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(COMMITTED, results / "leaderboard.csv")
+    missing = invoke("--results-dir", str(results), "--untrusted-sources")
+    assert missing.exit_code != 0 and "run `evals robustness` first" in str(missing.exception or missing.output)
+    shutil.copy(COMMITTED.parent / ROBUSTNESS_FILE, results / ROBUSTNESS_FILE)
+    committed = load_source_risks(results / ROBUSTNESS_FILE)
+    result = invoke("--results-dir", str(results), "--untrusted-sources", "--json")
+    assert result.exit_code in (0, 1), result.output
+    payload = json.loads(result.stdout)
+    for assessment in payload["assessments"]:
+        figures = committed.get(assessment["measured"]["strategy"])
+        misled = figures.misled_rate if figures is not None and figures.reads_corpus else None
+        excluded = any("planted wrong document" in reason for reason in assessment["exclusions"])
+        assert excluded == (misled is not None and misled > 0.10), assessment["measured"]["strategy"]
+    assert (
+        payload["choice"] is None
+        or not committed[payload["choice"]].misled_rate
+        or (committed[payload["choice"]].misled_rate <= 0.10)
+    )
+
+
+def test_rows_of_several_suites_are_never_mixed(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [{**r, "suite": "default", "finished_at": "2026-01-01"} for r in SYNTHETIC]
+    rows.append({**SYNTHETIC[0], "suite": "top_k_5", "finished_at": "2026-01-02", "f1": 0.9})
+    pd.DataFrame(rows).to_csv(results / "leaderboard.csv", index=False)
+    with pytest.raises(EvalsError, match="rows of suites default, top_k_5; choose one with --suite"):
+        load_strategies(results)
+    assert {m.strategy: m.quality for m in load_strategies(results, suite="top_k_5")} == {"rag": 0.9}
+    assert load_strategies(results, suite="default")[0].quality != 0.9

@@ -84,7 +84,7 @@ def test_default_entries() -> None:
     names = [entry.name for entry in parse_entries(None)]
     assert names == ["closed_book", "rag", "finetuned", "extractive_bm25"]
     finetuned = parse_entries(["finetuned"])[0]
-    assert finetuned.params == {"finetune": {"max_steps": 30}}
+    assert finetuned.params == {"finetune": {"epochs": 2, "max_steps": 30}}
     assert parse_entries(["first_sentence"])[0].type == "first_sentence"
     with pytest.raises(EvalsError, match="repeats"):
         parse_entries(["rag", "rag"])

@@ -15,14 +15,19 @@ import pytest
 import typer
 from conftest import REPO
 from matplotlib import image
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from typer.testing import CliRunner
 
 from evals import RunSettings, load_suite, run_suite
 from evals.cli.report import report
 from evals.core.errors import EvalsError
 from evals.core.suite import StrategyEntry
+from evals.decision.cost_model import CostAssumptions, MeasuredStrategy, break_evens
 from evals.decision.freshness import FRESHNESS_FILE, load_freshness, run_freshness
-from evals.report.html import Report, build_report, pareto_front
+from evals.decision.recommend import meaningful_break_evens
+from evals.decision.robustness import ROBUSTNESS_FILE, load_source_risks
+from evals.report.html import Report, _break_even_html, build_report, pareto_front, trend_figure, trend_rows
 
 CHROMIUM = "chromium"
 CHROMIUM_FLAGS = [
@@ -109,6 +114,39 @@ def test_report_shows_freshness_table(results_dir: Path, tmp_path: Path) -> None
     assert cells[:2] == ["extractive_bm25", "re-index"]
     assert cells[4:6] == [f"{extractive.stale.changed.f1:.3f}", f"{extractive.updated.changed.f1:.3f}"]
     assert "closed_book_fake" in rows[1]
+
+
+def test_report_shows_robustness_table(results_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "results"
+    shutil.copytree(results_dir, copy)
+    shutil.copy(REPO / "results" / ROBUSTNESS_FILE, copy / ROBUSTNESS_FILE)  # measured figures, not made up
+    built = build_report(copy, tmp_path / "out")
+    assert built.robustness == copy / ROBUSTNESS_FILE
+    page = built.index_html.read_text(encoding="utf-8")
+    table = re.search(r'<table id="robustness">.*?</table>', page, re.DOTALL)
+    assert table, "no robustness table"
+    rows = re.findall(r'<tr class="robustness">(.*?)</tr>', table.group(0), re.DOTALL)
+    risks = load_source_risks(copy / ROBUSTNESS_FILE)
+    assert len(rows) == len(risks)
+    for row, risk in zip(rows, risks.values(), strict=True):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[0] == risk.strategy and cells[1] == ("yes" if risk.reads_corpus else "no")
+        assert risk.misled_rate is None or cells[2].startswith(f"{risk.misled_rate:.2f}")
+
+
+def test_suites_sharing_a_dataset_get_their_own_table_and_recommendation(results_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "results"
+    copy.mkdir()
+    board = pd.read_csv(results_dir / "leaderboard.csv")
+    other = board.assign(suite="top-k-5", strategy="extractive_bm25", f1=0.99, run_id="other-run")
+    pd.concat([board, other]).to_csv(copy / "leaderboard.csv", index=False)
+    built = build_report(copy, tmp_path / "out")
+    page = built.index_html.read_text(encoding="utf-8")
+    assert "<h2>Leaderboard — squad-mini (suite report-test)</h2>" in page
+    assert "<h2>Leaderboard — squad-mini (suite top-k-5)</h2>" in page
+    assert set(built.recommendations) == {"squad-mini (suite report-test)", "squad-mini (suite top-k-5)"}
+    assert "0.990" in page.split("(suite top-k-5)</h2>")[1].split("</table>")[0]  # each row in its own table
+    assert "0.990" not in page.split("(suite report-test)</h2>")[1].split("</table>")[0]
 
 
 def test_report_renders_in_headless_chromium(built: Report, tmp_path: Path) -> None:
@@ -206,3 +244,95 @@ def test_committed_report_matches_committed_leaderboard() -> None:
         assert '<table id="freshness">' in page, "freshness.json is newer than the report: run `evals report`"
         for row in load_freshness(freshness_json).strategies:
             assert f'<td class="name">{html.escape(row.strategy)}</td>' in page
+    if (REPO / "results" / ROBUSTNESS_FILE).exists():
+        assert '<table id="robustness">' in page, "robustness.json is newer than the report: run `evals report`"
+
+
+def test_trends_join_only_the_latest_configuration_and_leave_failed_runs_out(results_dir: Path, tmp_path: Path) -> None:
+    """Two runs of 10 items, then a run of another configuration (5 items, plus a strategy whose setup fails):
+    the trend joins only the latest configuration's runs, and the failed strategy is not drawn as 0."""
+    copy = tmp_path / "results"
+    shutil.copytree(results_dir, copy)
+    suite_path = tmp_path / "suite.toml"
+    suite_path.write_text(
+        'name = "report-test"\n[[datasets]]\nname = "squad-mini"\nlimit = 5\n'
+        '[[strategies]]\nname = "extractive_bm25"\n'
+        '[[strategies]]\nname = "broken"\ntype = "flaky"\nparams = {fail_prepare = true}\n',
+        encoding="utf-8",
+    )
+    settings = RunSettings(results_dir=copy, cache_dir=tmp_path / "cache", show_progress=False)
+    latest = run_suite(load_suite(suite_path), settings).manifest
+    history = pd.read_csv(copy / "history.csv")
+    assert len(history) == 4 and history["config_hash"].nunique() == 2
+
+    frame, series = trend_rows(history)
+    chosen = series["squad-mini"]
+    assert (chosen.config_hash, chosen.n_items, chosen.runs) == (latest.config_hash, 5, 1)
+    assert (chosen.other_configurations, chosen.rows_left_out, chosen.failed) == (1, 2, ["broken"])
+    assert frame["run_id"].tolist() == [latest.run_id] and frame["strategy"].tolist() == ["extractive_bm25"]
+    assert "the latest configuration only" in chosen.describe() and "broken" in chosen.describe()
+
+    (ax,) = trend_figure(history, "f1").axes
+    assert [line.get_label() for line in _series(ax)] == ["extractive_bm25"]  # no line at 0 for "broken"
+    (line,) = _series(ax)
+    assert len(line.get_xdata()) == 1  # the earlier configuration's two runs are not joined to it
+    low, high = ax.get_xlim()
+    assert high - low == pytest.approx(2.0)  # one run: a day either side of it, in matplotlib's day units
+    assert ax.get_ylim() == pytest.approx((-0.02, 1.02))
+    assert "broken" in ax.get_xaxis().get_label().get_text()
+
+    built = build_report(copy, tmp_path / "out")
+    assert built.trends["squad-mini"] == chosen.describe()
+    page = built.index_html.read_text(encoding="utf-8")
+    assert html.escape(chosen.describe()) in page
+    broken = history[history["strategy"] == "broken"].iloc[0]
+    assert broken["n_ok"] == 0 and broken["f1"] == 0  # what a trend line would have dropped to
+
+
+def _series(ax: Axes) -> list[Line2D]:
+    """The labelled lines of a trend panel (one per strategy), not the error bars' caps."""
+    return [line for line in ax.get_lines() if not str(line.get_label()).startswith("_")]
+
+
+def test_trend_of_two_runs_of_one_configuration_joins_both(results_dir: Path) -> None:
+    history = pd.read_csv(results_dir / "history.csv")
+    frame, series = trend_rows(history)
+    assert len(frame) == 2 and series["squad-mini"].runs == 2 and series["squad-mini"].rows_left_out == 0
+    (ax,) = trend_figure(history, "exact_match").axes
+    (line,) = _series(ax)
+    assert len(line.get_xdata()) == 2
+
+
+def _measured(name: str, cost_per_query: float, setup: float) -> MeasuredStrategy:
+    return MeasuredStrategy(
+        dataset="d",
+        strategy=name,
+        strategy_type=name,
+        update_path="none",
+        run_id="r",
+        n_items=10,
+        metric="f1",
+        quality=0.5,
+        cost_per_query_usd=cost_per_query,
+        setup_cost_usd=setup,
+    )
+
+
+def test_break_evens_at_no_real_volume_are_left_out_with_a_note() -> None:
+    strategies = [
+        _measured("cheap_setup", 1e-3, 0.0),
+        _measured("tiny_setup", 1e-3 - 1e-9, 1.2e-9),  # crosses cheap_setup at 0.0144 queries/month
+        _measured("dear_setup", 1e-4, 120.0),  # crosses cheap_setup at ~11,111 queries/month
+        _measured("astronomical", 1e-3 - 1e-16, 12.0),  # crosses cheap_setup at 1e16 queries/month
+    ]
+    pairs = break_evens(strategies, CostAssumptions())
+    shown, left_out = meaningful_break_evens(pairs)
+    assert {(p.a, p.b) for p in shown} >= {("cheap_setup", "dear_setup")}
+    assert all(1 <= (p.queries_per_month or 0) <= 1e12 for p in shown)
+    assert any(r.startswith("cheap_setup · tiny_setup") and "below one query a month" in r for r in left_out)
+    assert any(r.startswith("cheap_setup · astronomical") and "beyond any real traffic" in r for r in left_out)
+    page = _break_even_html("d", pairs)
+    rows = re.findall(r'<tr><td class="name">(.*?)</td><td>(.*?)</td>', page)
+    assert ("cheap_setup · dear_setup", "11,111") in rows
+    assert all(volume != "0" for _, volume in rows)  # no "0 queries/month" row
+    assert page.count("Left out:") == len(left_out) >= 2

@@ -25,6 +25,9 @@ def test_hand_computed_values_with_duplicate_chunks() -> None:
     dcg = 1 / math.log2(3) + 1 / math.log2(5)
     ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     expected = {
+        "hit_at_1": 0.0,
+        "hit_at_5": 1.0,
+        "hit_at_k": 1.0,
         "recall_at_1": 0.0,
         "recall_at_5": 2 / 3,
         "recall_at_k": 2 / 3,
@@ -41,6 +44,9 @@ def test_hand_computed_values_with_duplicate_chunks() -> None:
 def test_perfect_and_missed_retrieval() -> None:
     assert _score(["g"], ["g", "x"]) == pytest.approx(
         {
+            "hit_at_1": 1,
+            "hit_at_5": 1,
+            "hit_at_k": 1,
             "recall_at_1": 1,
             "recall_at_5": 1,
             "recall_at_k": 1,
@@ -58,3 +64,17 @@ def test_perfect_and_missed_retrieval() -> None:
 @pytest.mark.parametrize(("gold", "retrieved"), [([], ["x"]), (["g"], [])])
 def test_undefined_without_gold_or_contexts(gold: list[str], retrieved: list[str]) -> None:
     assert all(math.isnan(value) for value in _score(gold, retrieved).values())
+
+
+def test_hit_is_any_gold_document_and_recall_the_fraction_found() -> None:
+    # three gold documents, one of them at rank 2: a hit at 5 and at k, but only a third of the gold recalled
+    scores = _score(["g1", "g2", "g3"], ["x", "g2", "y"])
+    assert scores["hit_at_1"] == 0.0 and scores["hit_at_5"] == 1.0 and scores["hit_at_k"] == 1.0
+    assert scores["recall_at_5"] == pytest.approx(1 / 3) and scores["recall_at_k"] == pytest.approx(1 / 3)
+    # the first gold document past rank 5: k = 6 reaches it, @5 does not
+    late = _score(["g"], ["a", "b", "c", "d", "e", "g"])
+    assert (late["hit_at_5"], late["hit_at_k"]) == (0.0, 1.0)
+    assert (late["recall_at_5"], late["recall_at_k"]) == (0.0, 1.0)
+    # with a single gold document hit and recall agree at every cut-off
+    single = _score(["g"], ["x", "g"])
+    assert [single[f"hit_at_{n}"] for n in ("1", "5", "k")] == [single[f"recall_at_{n}"] for n in ("1", "5", "k")]

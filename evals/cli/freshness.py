@@ -4,7 +4,7 @@ strategy's answers stale and after its own update (re-index, retrain or nothing)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,21 +13,17 @@ from evals.cli.console import console, errors
 from evals.core.errors import EvalsError
 from evals.core.suite import StrategyEntry
 from evals.core.types import CACHE_DIR_ENV, DEFAULT_CACHE_DIR
-from evals.decision.freshness import (
-    DEFAULT_STRATEGIES,
-    FRESHNESS_FILE,
-    FreshnessResult,
-    run_freshness,
-    update_path_label,
-)
-from evals.decision.recommend import duration, usd
-from evals.engine.runner import RunSettings
+
+if TYPE_CHECKING:  # the decision code and the runner are imported where used: `evals --help` stays fast
+    from evals.decision.freshness import FreshnessResult
 
 HEADERS = ["strategy", "update path", "update time", "update cost", "F1 changed: stale → updated", "F1 unchanged"]
 
 
 def parse_entries(names: list[str] | None) -> list[StrategyEntry]:
     """Strategy names as entries; a default strategy's name keeps its default params (e.g. finetuned's 30 steps)."""
+    from evals.decision.freshness import DEFAULT_STRATEGIES
+
     if not names:
         return list(DEFAULT_STRATEGIES)
     defaults = {entry.name: entry for entry in DEFAULT_STRATEGIES}
@@ -38,6 +34,9 @@ def parse_entries(names: list[str] | None) -> list[StrategyEntry]:
 
 def freshness_table(result: FreshnessResult) -> Table:
     """The rich table the command prints."""
+    from evals.decision.freshness import update_path_label
+    from evals.decision.recommend import duration, usd
+
     table = Table(
         title=f"knowledge freshness: {result.before} → {result.after}, {result.n_test} test questions "
         f"({result.n_changed} changed facts)"
@@ -78,6 +77,9 @@ def freshness(
     out: Annotated[Path | None, typer.Option(help="JSON file to write (default: RESULTS_DIR/freshness.json)")] = None,
 ) -> None:
     """Measure what each strategy answers after a knowledge update: stale, and after its own update path."""
+    from evals.decision.freshness import FRESHNESS_FILE, run_freshness
+    from evals.engine.runner import RunSettings
+
     path = out or results_dir / FRESHNESS_FILE
     settings = RunSettings(
         results_dir=results_dir, show_progress=progress, **({"cache_dir": cache_dir} if cache_dir else {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,17 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from evals.core.errors import EvalsError
-from evals.decision.recommend import (
-    Constraints,
-    Recommendation,
-    duration,
-    load_items,
-    load_strategies,
-    quality_text,
-    recommend_strategy,
-    usd,
-)
 from evals.scoring.cost import DEFAULT_PRICE_TABLE, load_price_table
+
+if TYPE_CHECKING:  # the decision code (pandas, scipy) is imported where used: `evals --help` stays fast
+    from evals.decision.recommend import Recommendation
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 HEADERS = ["strategy", "quality", "within target", "$/month", "maintenance per update", "sources", "status"]
@@ -59,6 +52,20 @@ def recommend(
         ),
     ] = None,
     metric: Annotated[str, typer.Option(help="quality metric that ranks strategies")] = "f1",
+    suite: Annotated[str | None, typer.Option(help="suite whose rows to use (needed when there are several)")] = None,
+    untrusted_sources: Annotated[
+        bool,
+        typer.Option(
+            "--untrusted-sources/--trusted-sources",
+            help="the corpus may hold wrong or outdated documents: exclude strategies `evals robustness` saw misled",
+        ),
+    ] = False,
+    max_misled_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="with --untrusted-sources: most answers a wrong document may steer")
+    ] = 0.10,
+    robustness: Annotated[
+        Path | None, typer.Option(help="`evals robustness` results [default: RESULTS_DIR/robustness.json]")
+    ] = None,
     price_table: Annotated[
         Path, typer.Option(help="dated price table TOML (for --hosting ...=local)")
     ] = DEFAULT_PRICE_TABLE,
@@ -69,6 +76,15 @@ def recommend(
 
     Exits 1 when no strategy meets the constraints.
     """
+    from evals.decision.recommend import (
+        Constraints,
+        load_cross_check,
+        load_items,
+        load_strategies,
+        recommend_strategy,
+    )
+    from evals.decision.robustness import ROBUSTNESS_FILE, load_source_risks
+
     if latency_target_s <= 0 or horizon_months <= 0:
         raise EvalsError("--latency-target-s and --horizon-months must be above 0")
     constraints = Constraints(
@@ -82,10 +98,16 @@ def recommend(
         horizon_months=horizon_months,
         hosting_usd_per_hour=parse_hosting(hosting or [], price_table),
         metric=metric,
+        untrusted_sources=untrusted_sources,
+        max_misled_rate=max_misled_rate,
     )
-    strategies = load_strategies(results_dir, dataset, metric)
+    strategies = load_strategies(results_dir, dataset, metric, suite)
     run_items = load_items(results_dir, strategies)
-    recommendation = recommend_strategy(strategies, constraints, run_items.items, run_items.notes)
+    checks = load_cross_check(results_dir, dataset, metric, suite)
+    robustness_path = robustness or results_dir / ROBUSTNESS_FILE
+    # an absent file matters only when asked for: then load_source_risks says to run `evals robustness`
+    risks = load_source_risks(robustness_path) if untrusted_sources or robustness_path.exists() else {}
+    recommendation = recommend_strategy(strategies, constraints, run_items.items, run_items.notes, checks, risks)
     if markdown is not None:
         markdown.write_text(render_markdown(recommendation), encoding="utf-8")
     if as_json:
@@ -114,6 +136,8 @@ def parse_hosting(entries: list[str], price_table: Path) -> dict[str, float]:
 
 def _rows(recommendation: Recommendation) -> list[tuple[str, list[str]]]:
     """(status, cells) per strategy, best quality first."""
+    from evals.decision.recommend import duration, quality_text, usd
+
     rows = []
     for a in sorted(recommendation.assessments, key=lambda a: -a.measured.quality):
         m = a.measured
@@ -141,16 +165,25 @@ def _rows(recommendation: Recommendation) -> list[tuple[str, list[str]]]:
 def _headline(recommendation: Recommendation) -> str:
     if recommendation.choice is None:
         return f"No strategy meets these constraints on {recommendation.dataset}."
-    return f"Recommendation for {recommendation.dataset}: {recommendation.choice}"
+    headline = f"Recommendation for {recommendation.dataset}: {recommendation.choice}"
+    if recommendation.ranking is not None:
+        headline += f" (by {recommendation.ranking.metric})"
+    if recommendation.contested:
+        first = recommendation.disagreements[0]
+        headline += f" — CONTESTED: {first.other} is better on {first.check_metric} beyond the 95% CIs"
+    return headline
 
 
 def _constraints_line(recommendation: Recommendation) -> str:
+    from evals.decision.recommend import usd
+
     c = recommendation.constraints
     return (
         f"{c.updates_per_month:g} updates/month · latency target {c.latency_target_s:g} s for {c.required_share:.0%} · "
         f"{c.monthly_queries:,.0f} queries/month · sources {'required' if c.need_sources else 'not required'} · "
         f"ties within {c.quality_tolerance:g} {c.metric} broken by cost"
         + (f" · budget {usd(c.monthly_budget_usd)}/month" if c.monthly_budget_usd is not None else "")
+        + (f" · untrusted sources: at most {c.max_misled_rate:.0%} misled" if c.untrusted_sources else "")
     )
 
 
@@ -169,7 +202,7 @@ def print_report(recommendation: Recommendation) -> None:
         table.add_row(*(escape(cell) for cell in cells), style=styles.get(status))
     console.print()
     console.print(table)
-    style = "bold green" if recommendation.choice else "bold red"
+    style = "bold green" if recommendation.choice and not recommendation.contested else "bold red"
     console.print(f"[{style}]{escape(_headline(recommendation))}[/]", highlight=False)
     for reason in recommendation.reasons:
         console.print(f"  - {escape(reason)}", highlight=False)

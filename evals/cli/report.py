@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from evals.report.html import build_report
-
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -23,6 +21,8 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report (leaderboard, metrics over time, accuracy vs cost, latency)."""
+    from evals.report.html import build_report  # matplotlib: imported only when a report is written
+
     written = build_report(results_dir, out)
     console.print(
         f"report: {written.index_html} ({len(written.plots)} plots, latency from {written.latency_source})",

@@ -48,7 +48,7 @@ UPDATE_PATH_LABELS: dict[UpdatePath, str] = {
 DEFAULT_STRATEGIES = [
     StrategyEntry(name="closed_book"),
     StrategyEntry(name="rag"),
-    StrategyEntry(name="finetuned", params={"finetune": {"max_steps": 30}}),
+    StrategyEntry(name="finetuned", params={"finetune": {"epochs": 2, "max_steps": 30}}),  # 30 steps
     StrategyEntry(name="extractive_bm25"),
 ]
 

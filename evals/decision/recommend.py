@@ -13,8 +13,16 @@ How the recommendation is chosen, in order:
    - sources: `need_sources` and its answers carry no retrieved sources (no source metric measured);
    - freshness: with knowledge updates, a setup (retraining or re-indexing) that takes longer than
      the interval between two updates, so the strategy could never be current;
-   - budget: a monthly cost of ownership above `monthly_budget_usd`, when one is given.
-2. Quality decides among the rest: the best `metric` (F1 by default) wins.
+   - budget: a monthly cost of ownership above `monthly_budget_usd`, when one is given;
+   - untrusted sources (`untrusted_sources`): a strategy that reads the corpus and, in `evals robustness`,
+     repeated a planted wrong document in more than `max_misled_rate` of its answers. Where that scenario
+     was run its figures are evidence for every strategy it measured, constraint or not.
+2. Quality decides among the rest: the best `metric` (F1 by default) wins. Token F1 rewards short answers
+   (a terse wrong answer can outscore a verbose correct one), so the choice is cross-checked on a second
+   metric (`answer_contains_gold`, or F1 when the ranking already is a containment metric): when another
+   candidate is better on it beyond the 95% CIs (the two intervals do not overlap), the recommendation is
+   *contested* and says so first, in its reasons, `disagreements` and JSON. The choice itself still follows
+   the metric asked for; `ranking` says which metric that was and why.
 3. Cost breaks near-ties: every remaining strategy within `quality_tolerance` of the best counts
    as equally good, and the one with the lowest monthly cost of ownership at `monthly_queries`
    wins (see `cost_model`: amortised setup + setup × updates per month + hosting + per-query
@@ -49,11 +57,25 @@ from evals.decision.cost_model import (
 )
 from evals.decision.latency_slo import LatencyCheck, latency_from_items, latency_from_leaderboard
 from evals.decision.oracle import OracleReport, oracle_report
-from evals.results.leaderboard import LEADERBOARD_FILE, read_table
+from evals.decision.robustness import SourceRisk
+from evals.results.leaderboard import LEADERBOARD_FILE, latest_rows, read_table
 from evals.results.records import ItemResult
 from evals.results.run_store import ItemsReadout, RunStore, runs_dir
 
 SECONDS_PER_MONTH = 30.44 * 86400
+CROSS_CHECK_METRIC = "answer_contains_gold"
+"""The length-robust metric a ranking by F1 (or EM, or anything else) is checked against."""
+CONTAINMENT_METRICS = ("answer_contains_gold", "concise_correct")
+"""Length-robust metrics (`evals.scoring.correctness`); a ranking by one of them is checked against F1."""
+METRIC_REASONS = {
+    "f1": "token F1, the default (--metric): partial credit for overlapping words, but it rewards short answers",
+    "exact_match": "exact match (--metric): all-or-nothing on the normalised answer; a correct sentence scores 0",
+    "answer_contains_gold": "answer_contains_gold (--metric): whether the answer contains an acceptable answer, "
+    "whatever its length",
+    "concise_correct": "concise_correct (--metric): containment discounted by padding, robust to answer length",
+}
+MEANINGFUL_VOLUMES = (1.0, 1e12)
+"""Monthly query volumes a break-even can mean something at: from one query a month to ~380,000 a second."""
 QuestionKey = Literal["knowledge_change", "latency", "budget", "domain", "sources"]
 
 
@@ -72,6 +94,10 @@ class Constraints(BaseModel):
     horizon_months: float = Field(default=12.0, gt=0)
     hosting_usd_per_hour: dict[str, float] = Field(default_factory=dict)
     metric: str = "f1"
+    untrusted_sources: bool = Field(default=False, description="the corpus may hold wrong or outdated documents")
+    max_misled_rate: float = Field(
+        default=0.10, ge=0, le=1, description="with untrusted sources: most answers a planted wrong document may steer"
+    )
 
     @property
     def cost_assumptions(self) -> CostAssumptions:
@@ -89,6 +115,7 @@ class Assessment(BaseModel):
     latency: LatencyCheck
     cost: MonthlyCost
     monthly_total_usd: float
+    source_risk: SourceRisk | None = Field(default=None, description="its `evals robustness` figures, if measured")
     exclusions: list[str] = Field(default_factory=list)
 
     @property
@@ -105,12 +132,43 @@ class QuestionAnswer(BaseModel):
     evidence: list[str]
 
 
+class Ranking(BaseModel):
+    """Which quality metric ranked the strategies, why, and which metric the choice was cross-checked on."""
+
+    metric: str
+    reason: str
+    cross_check_metric: str
+    cross_checked: bool
+    """False when the leaderboard has no cross-check column with CIs (e.g. the `correctness` scorer was not run)."""
+
+
+class Disagreement(BaseModel):
+    """The chosen strategy is worse than `other` on the cross-check metric beyond both 95% CIs, though the
+    ranking metric put it first: the two metrics disagree on which answers are right."""
+
+    chosen: str
+    other: str
+    ranking_metric: str
+    chosen_ranking: float
+    other_ranking: float
+    check_metric: str
+    chosen_check: float
+    chosen_check_ci: tuple[float, float]
+    other_check: float
+    other_check_ci: tuple[float, float]
+    message: str
+
+
 class Recommendation(BaseModel):
-    """The recommended strategy (None when no strategy meets the constraints) and why."""
+    """The recommended strategy (None when no strategy meets the constraints) and why; `contested` when the
+    cross-check metric disagrees with the ranking beyond the CIs (see `disagreements`)."""
 
     dataset: str
     constraints: Constraints
     choice: str | None
+    contested: bool = False
+    ranking: Ranking | None = None
+    disagreements: list[Disagreement] = Field(default_factory=list)
     reasons: list[str]
     questions: list[QuestionAnswer]
     assessments: list[Assessment]
@@ -147,9 +205,12 @@ class RunItems(BaseModel):
     notes: list[str] = Field(default_factory=list, description="per run, the unreadable lines of items.jsonl skipped")
 
 
-def load_strategies(results_dir: Path, dataset: str | None = None, metric: str = "f1") -> list[MeasuredStrategy]:
-    """The leaderboard rows of one dataset (needed when the leaderboard has several), ranked by `metric`."""
-    frame = read_table(results_dir / LEADERBOARD_FILE)
+def load_strategies(
+    results_dir: Path, dataset: str | None = None, metric: str = "f1", suite: str | None = None
+) -> list[MeasuredStrategy]:
+    """The leaderboard rows of one dataset and suite (needed when the leaderboard has several), ranked by
+    `metric`: rows of different suites measure different configurations and are never mixed."""
+    frame = latest_rows(read_table(results_dir / LEADERBOARD_FILE), suite)
     names = sorted(frame["dataset"].astype(str).unique())
     if dataset is None:
         if len(names) != 1:
@@ -158,6 +219,9 @@ def load_strategies(results_dir: Path, dataset: str | None = None, metric: str =
     rows = frame[frame["dataset"].astype(str) == dataset]
     if rows.empty:
         raise EvalsError(f"dataset {dataset!r} is not in {results_dir / LEADERBOARD_FILE} ({', '.join(names)})")
+    suites = sorted(rows["suite"].astype(str).unique()) if "suite" in rows.columns else []
+    if len(suites) > 1:
+        raise EvalsError(f"dataset {dataset!r} has rows of suites {', '.join(suites)}; choose one with --suite")
     if metric not in frame.columns:
         raise EvalsError(f"metric {metric!r} is not a leaderboard column")
     return [MeasuredStrategy.from_row(row, metric) for row in rows.to_dict(orient="records")]
@@ -188,11 +252,90 @@ def load_items(
 
 
 def load_measurements(
-    results_dir: Path, dataset: str | None = None, metric: str = "f1"
+    results_dir: Path, dataset: str | None = None, metric: str = "f1", suite: str | None = None
 ) -> tuple[list[MeasuredStrategy], list[ItemResult]]:
     """`load_strategies` and the items of `load_items` (whose notes say whether lines were skipped)."""
-    strategies = load_strategies(results_dir, dataset, metric)
+    strategies = load_strategies(results_dir, dataset, metric, suite)
     return strategies, load_items(results_dir, strategies).items
+
+
+def cross_check_metric(ranking_metric: str) -> str:
+    """The metric a ranking by `ranking_metric` is checked against: containment, or F1 for a containment ranking."""
+    return "f1" if ranking_metric in CONTAINMENT_METRICS else CROSS_CHECK_METRIC
+
+
+def load_cross_check(
+    results_dir: Path, dataset: str | None, ranking_metric: str, suite: str | None = None
+) -> list[MeasuredStrategy]:
+    """The same leaderboard rows measured on `cross_check_metric(ranking_metric)`; empty when the leaderboard
+    lacks that metric (its scorer was not run)."""
+    frame = read_table(results_dir / LEADERBOARD_FILE)
+    metric = cross_check_metric(ranking_metric)
+    if f"{metric}_ci_low" not in frame.columns:
+        return []
+    return load_strategies(results_dir, dataset, metric, suite)
+
+
+def find_disagreements(
+    chosen: MeasuredStrategy, candidates: Sequence[MeasuredStrategy], checks: Sequence[MeasuredStrategy]
+) -> list[Disagreement]:
+    """Candidates better than `chosen` on the cross-check metric (rows of `checks`) with non-overlapping 95%
+    CIs; best first."""
+    by_row = {(m.strategy, m.run_id): m for m in checks}
+    mine = by_row.get((chosen.strategy, chosen.run_id))
+    if mine is None or mine.quality_ci_low is None or mine.quality_ci_high is None:
+        return []
+    found = []
+    for candidate in candidates:
+        theirs = by_row.get((candidate.strategy, candidate.run_id))
+        if candidate is chosen or theirs is None or theirs.quality_ci_low is None or theirs.quality_ci_high is None:
+            continue
+        if theirs.quality_ci_low > mine.quality_ci_high:
+            found.append(
+                Disagreement(
+                    chosen=chosen.strategy,
+                    other=candidate.strategy,
+                    ranking_metric=chosen.metric,
+                    chosen_ranking=chosen.quality,
+                    other_ranking=candidate.quality,
+                    check_metric=mine.metric,
+                    chosen_check=mine.quality,
+                    chosen_check_ci=(mine.quality_ci_low, mine.quality_ci_high),
+                    other_check=theirs.quality,
+                    other_check_ci=(theirs.quality_ci_low, theirs.quality_ci_high),
+                    message=(
+                        f"{chosen.strategy} ranks first on {chosen.metric} ({chosen.quality:.3f} against "
+                        f"{candidate.quality:.3f}), but {candidate.strategy} is better on {mine.metric} beyond the "
+                        f"95% CIs: {quality_text(theirs)} against {quality_text(mine)}"
+                    ),
+                )
+            )
+    return sorted(found, key=lambda d: -d.other_check)
+
+
+def meaningful_break_evens(pairs: Iterable[BreakEven]) -> tuple[list[BreakEven], list[str]]:
+    """The crossings at a volume a workload can have (`MEANINGFUL_VOLUMES`), and why each other crossing is left
+    out: one below a query a month ("0 queries/month" once rounded) only says the line that is cheaper at any
+    real volume is cheaper at all of them; one beyond any real traffic never happens."""
+    low, high = MEANINGFUL_VOLUMES
+    shown, left_out = [], []
+    for pair in pairs:
+        volume = pair.queries_per_month
+        if volume is None:
+            continue
+        if low <= volume <= high:
+            shown.append(pair)
+        elif volume < low:
+            left_out.append(
+                f"{pair.a} · {pair.b}: their costs cross at {volume:.2g} queries/month, below one query a month; "
+                f"{pair.cheaper_above} is cheaper at every real volume"
+            )
+        else:
+            left_out.append(
+                f"{pair.a} · {pair.b}: their costs cross only at {volume:.2g} queries/month, beyond any real "
+                f"traffic; {pair.cheaper_below} is cheaper at every real volume"
+            )
+    return shown, left_out
 
 
 def recommend_strategy(
@@ -200,14 +343,24 @@ def recommend_strategy(
     constraints: Constraints,
     items: Sequence[ItemResult] = (),
     notes: Sequence[str] = (),
+    checks: Sequence[MeasuredStrategy] = (),
+    risks: Mapping[str, SourceRisk] | None = None,
 ) -> Recommendation:
     """Assess every strategy against the constraints, answer the five questions and pick one; `notes`
-    (e.g. `RunItems.notes`) travel with the recommendation."""
+    (e.g. `RunItems.notes`) travel with the recommendation. `checks` are the same rows measured on the
+    cross-check metric (`load_cross_check`): the choice is contested when another eligible strategy beats it
+    there beyond the CIs. `risks` are `evals robustness` figures by strategy name (`load_source_risks`)."""
     if not strategies:
         raise EvalsError("no measured strategies to recommend from")
+    risks = risks or {}
     latency = latency_from_leaderboard(strategies, constraints.latency_target_s, constraints.required_share)
     latency |= latency_from_items(items, constraints.latency_target_s, constraints.required_share)
-    assessments = [_assess(measured, latency[measured.strategy], constraints) for measured in strategies]
+    assessments = [
+        _assess(measured, latency[measured.strategy], constraints, risks.get(measured.strategy))
+        for measured in strategies
+    ]
+    if constraints.untrusted_sources:
+        notes = [*notes, *_unmeasured_risks(assessments)]
     eligible = [a for a in assessments if a.eligible]
     choice = None
     if eligible:
@@ -217,15 +370,35 @@ def recommend_strategy(
     oracle, oracle_notes = _oracle(items, constraints.metric, strategies)
     pairs = break_evens(strategies, constraints.cost_assumptions)
     chosen = choice.measured.strategy if choice else None
+    check_metric = cross_check_metric(constraints.metric)
+    disagreements = find_disagreements(choice.measured, [a.measured for a in eligible], checks) if choice else []
+    ranking = Ranking(
+        metric=constraints.metric,
+        reason=METRIC_REASONS.get(constraints.metric, f"{constraints.metric} (--metric)"),
+        cross_check_metric=check_metric,
+        cross_checked=bool(checks),
+    )
+    checked = (
+        f"cross-checked on {check_metric}"
+        if checks
+        else f"not cross-checked: no {check_metric} with CIs on the leaderboard (add the `correctness` scorer)"
+    )
     return Recommendation(
         dataset=strategies[0].dataset,
         constraints=constraints,
         choice=chosen,
-        reasons=_reasons(choice, assessments, constraints, oracle),
+        contested=bool(disagreements),
+        ranking=ranking,
+        disagreements=disagreements,
+        reasons=[
+            *(_contested_reason(d) for d in disagreements),
+            *_reasons(choice, assessments, constraints, oracle),
+            f"ranked by {ranking.reason}; {checked}",
+        ],
         questions=[
             _knowledge_change(assessments, constraints),
             _latency(assessments, constraints),
-            _budget(assessments, constraints, [p for p in pairs if chosen in (p.a, p.b) and p.queries_per_month]),
+            _budget(assessments, constraints, meaningful_break_evens(p for p in pairs if chosen in (p.a, p.b))[0]),
             _domain(assessments),
             _sources(assessments, constraints),
         ],
@@ -236,13 +409,34 @@ def recommend_strategy(
     )
 
 
+def _contested_reason(disagreement: Disagreement) -> str:
+    better = (
+        "a length-robust correctness metric"
+        if disagreement.check_metric in CONTAINMENT_METRICS
+        else "token overlap with the gold answers"
+    )
+    return (
+        f"CONTESTED: {disagreement.message}. The metrics disagree on which answers are right ({better} prefers "
+        f"{disagreement.other}): read both strategies' answers (`evals view`), or rank with "
+        f"--metric {disagreement.check_metric}"
+    )
+
+
 def _sortable(value: float) -> float:
     return math.inf if math.isnan(value) else value
 
 
-def _assess(measured: MeasuredStrategy, latency: LatencyCheck, constraints: Constraints) -> Assessment:
+def _assess(
+    measured: MeasuredStrategy, latency: LatencyCheck, constraints: Constraints, risk: SourceRisk | None
+) -> Assessment:
     cost = monthly_cost(measured, constraints.cost_assumptions, constraints.monthly_queries)
     exclusions = []
+    misled = risk.misled_rate if risk is not None and risk.reads_corpus else None
+    if constraints.untrusted_sources and misled is not None and misled > constraints.max_misled_rate:
+        exclusions.append(
+            f"repeated a planted wrong document in {_risk_text(risk)} of its answers (evals robustness), "
+            f"over the {constraints.max_misled_rate:.0%} allowed with untrusted sources"
+        )
     if not latency.meets:
         exclusions.append(f"misses the latency target: {latency.describe()}, needs {constraints.required_share:.0%}")
     if constraints.need_sources and not measured.sourced:
@@ -257,8 +451,33 @@ def _assess(measured: MeasuredStrategy, latency: LatencyCheck, constraints: Cons
     if constraints.monthly_budget_usd is not None and not cost.total <= constraints.monthly_budget_usd:
         exclusions.append(f"costs {usd(cost.total)}/month, over the {usd(constraints.monthly_budget_usd)} budget")
     return Assessment(
-        measured=measured, latency=latency, cost=cost, monthly_total_usd=cost.total, exclusions=exclusions
+        measured=measured,
+        latency=latency,
+        cost=cost,
+        monthly_total_usd=cost.total,
+        source_risk=risk,
+        exclusions=exclusions,
     )
+
+
+def _risk_text(risk: SourceRisk | None) -> str:
+    """`68% [49%, 82%]` of a strategy's answers misled by a planted wrong document."""
+    if risk is None or risk.misled_rate is None:
+        return "unmeasured"
+    low, high = risk.misled_ci
+    ci = f" [{low:.0%}, {high:.0%}]" if low is not None and high is not None else ""
+    return f"{risk.misled_rate:.0%}{ci}"
+
+
+def _unmeasured_risks(assessments: Sequence[Assessment]) -> list[str]:
+    """With untrusted sources: the strategies reading retrieved documents that `evals robustness` never measured."""
+    unmeasured = [a.measured.strategy for a in assessments if a.measured.sourced and a.source_risk is None]
+    if not unmeasured:
+        return []
+    return [
+        f"untrusted sources: {', '.join(unmeasured)} read retrieved documents but have no `evals robustness` "
+        "figures, so how often a wrong document misleads them is unknown"
+    ]
 
 
 def _oracle(
@@ -349,6 +568,7 @@ def _sources_text(measured: MeasuredStrategy) -> str:
 
 def _knowledge_change(assessments: list[Assessment], constraints: Constraints) -> QuestionAnswer:
     evidence = [f"{a.measured.strategy}: {_maintenance_text(a.measured, constraints)}" for a in assessments]
+
     def kind(a: Assessment) -> str:  # a strategy that retrains pays for retraining, whatever else it redoes
         return "retrain" if "retrain" in a.measured.maintenance else a.measured.maintenance
 
@@ -442,6 +662,7 @@ def _sources(assessments: list[Assessment], constraints: Constraints) -> Questio
     sourced = [a.measured.strategy for a in assessments if a.measured.sourced]
     evidence = [
         f"{a.measured.strategy}: {_sources_text(a.measured) if a.measured.sourced else 'no sources'}"
+        + (f"; misled by a planted wrong document: {_risk_text(a.source_risk)}" if a.source_risk else "")
         for a in assessments
     ]
     answer = ("required" if constraints.need_sources else "not required") + (

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
@@ -32,16 +32,27 @@ from evals.decision.freshness import FRESHNESS_FILE, FreshnessResult, load_fresh
 from evals.decision.recommend import (
     Constraints,
     Recommendation,
+    load_cross_check,
     load_items,
     load_strategies,
+    meaningful_break_evens,
     read_runs,
     recommend_strategy,
     usd,
 )
-from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, read_table
+from evals.decision.robustness import (
+    ROBUSTNESS_FILE,
+    RobustnessResult,
+    SourceRisk,
+    load_robustness,
+    source_risks,
+)
+from evals.results.leaderboard import HISTORY_FILE, LEADERBOARD_FILE, panel_labels, read_table
 from evals.results.run_store import ItemsReadout
 
 QUALITY_METRICS = {"exact_match": "exact match", "f1": "F1", "faithfulness": "faithfulness"}
+TABLE_METRICS = {**QUALITY_METRICS, "answer_contains_gold": "contains gold", "faithful_but_wrong": "faithful but wrong"}
+"""Metrics shown with their 95% CI in the leaderboard tables."""
 TREND_METRICS = {
     **QUALITY_METRICS,
     "latency_p95_s": "latency p95 (s)",
@@ -49,6 +60,36 @@ TREND_METRICS = {
 }
 LOG_SCALE_METRICS = {"latency_p95_s", "cost_per_query_usd"}
 LatencySource = Literal["items", "leaderboard"]
+TREND_KEY = ("config_hash", "dataset_fingerprint", "n_items")
+"""What makes two history rows comparable run to run: the same suite configuration, test set and item count."""
+
+
+class TrendSeries(BaseModel):
+    """Which history rows of one dataset a trend panel joins: the latest configuration's, and what it left out."""
+
+    dataset: str
+    config_hash: str
+    dataset_fingerprint: str
+    n_items: int
+    runs: int
+    other_configurations: int
+    rows_left_out: int
+    failed: list[str] = []
+    """Strategies with a run of this configuration that answered nothing (n_ok = 0): not plotted as 0."""
+
+    def describe(self) -> str:
+        text = (
+            f"{self.dataset}: the latest configuration only (config {self.config_hash[:8]}, test set "
+            f"{self.dataset_fingerprint[:8]}, n = {self.n_items}), {self.runs} run{'s' if self.runs != 1 else ''}"
+        )
+        if self.other_configurations:
+            text += (
+                f"; {self.rows_left_out} row(s) of {self.other_configurations} other configuration(s) or test set(s) "
+                "not joined to it"
+            )
+        if self.failed:
+            text += f"; not plotted, a run answered nothing: {', '.join(self.failed)}"
+        return text
 
 
 class Report(BaseModel):
@@ -61,9 +102,12 @@ class Report(BaseModel):
     generated_at: datetime
     latency_source: LatencySource
     freshness: Path | None = None
+    robustness: Path | None = None
     recommendations: dict[str, str | None] = {}
     skipped_lines: dict[str, int] = {}
     """Per run id, the unreadable lines of its items.jsonl that were skipped (only runs with some)."""
+    trends: dict[str, str] = {}
+    """Per dataset, which runs its trend plots join (`TrendSeries.describe`)."""
 
 
 def build_report(results_dir: Path, out: Path | None = None) -> Report:
@@ -71,9 +115,10 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     leaderboard_path = results_dir / LEADERBOARD_FILE
     if not leaderboard_path.exists():
         raise EvalsError(f"{leaderboard_path}: no leaderboard to report on; run `evals run` first")
-    leaderboard = read_table(leaderboard_path).sort_values(["dataset", "strategy"], ignore_index=True)
+    leaderboard = read_table(leaderboard_path).sort_values(["dataset", "suite", "strategy"], ignore_index=True)
     if leaderboard.empty:
         raise EvalsError(f"{leaderboard_path}: the leaderboard has no rows; run `evals run` first")
+    leaderboard["panel"] = panel_labels(leaderboard)
     history_path = results_dir / HISTORY_FILE
     history = read_table(history_path) if history_path.exists() else leaderboard
     directory = out or results_dir / "report"
@@ -87,18 +132,26 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
         plots["latency"] = plot_latency_distributions(latencies, latency_path)
     else:
         plots["latency"] = plot_latency_percentiles(leaderboard, latency_path)
+    trend_frame, trends = trend_rows(history)
     for metric in TREND_METRICS:
-        if metric in history.columns and history[metric].notna().any():
+        if metric in trend_frame.columns and trend_frame[metric].notna().any():
             plots[f"trend_{metric}"] = plot_trend(history, metric, directory / f"trend_{metric}.png")
     assumptions = CostAssumptions()
+    groups = {str(label): rows for label, rows in leaderboard.groupby("panel", sort=True)}
     measured = {
-        str(dataset): [MeasuredStrategy.from_row(row) for row in rows.to_dict(orient="records")]
-        for dataset, rows in leaderboard.groupby("dataset", sort=True)
+        label: [MeasuredStrategy.from_row(row) for row in rows.to_dict(orient="records")]
+        for label, rows in groups.items()
     }
     plots["cost_curves"] = plot_cost_curves(measured, assumptions, directory / "cost_curves.png")
-    recommendations = {dataset: _recommend(results_dir, dataset, runs) for dataset in measured}
     freshness_path = results_dir / FRESHNESS_FILE
     freshness = load_freshness(freshness_path) if freshness_path.is_file() else None
+    robustness_path = results_dir / ROBUSTNESS_FILE
+    robustness = load_robustness(robustness_path) if robustness_path.is_file() else None
+    risks = source_risks(robustness) if robustness else {}
+    recommendations = {
+        label: _recommend(results_dir, str(rows["dataset"].iloc[0]), str(rows["suite"].iloc[0]), runs, risks)
+        for label, rows in groups.items()
+    }
 
     report = Report(
         directory=directory,
@@ -108,24 +161,30 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
         generated_at=datetime.now(UTC).replace(microsecond=0),
         latency_source="items" if latencies is not None else "leaderboard",
         freshness=freshness_path if freshness else None,
+        robustness=robustness_path if robustness else None,
         recommendations={d: r.choice if isinstance(r, Recommendation) else None for d, r in recommendations.items()},
         skipped_lines={run_id: readout.skipped for run_id, readout in runs.items() if readout.skipped},
+        trends={dataset: series.describe() for dataset, series in trends.items()},
     )
     sections = [
         *(_recommendation_html(dataset, found) for dataset, found in recommendations.items()),
         *(_break_even_html(dataset, break_evens(rows, assumptions)) for dataset, rows in measured.items()),
         *([_freshness_html(freshness)] if freshness else []),
+        *([_robustness_html(robustness)] if robustness else []),
     ]
-    report.index_html.write_text(render_html(leaderboard, report, sections), encoding="utf-8")
+    report.index_html.write_text(render_html(groups, report, sections), encoding="utf-8")
     return report
 
 
-def _recommend(results_dir: Path, dataset: str, runs: Mapping[str, ItemsReadout]) -> Recommendation | str:
-    """The recommendation for default constraints, or why there is none."""
+def _recommend(
+    results_dir: Path, dataset: str, suite: str, runs: Mapping[str, ItemsReadout], risks: Mapping[str, SourceRisk]
+) -> Recommendation | str:
+    """The recommendation for default constraints (robustness figures as evidence), or why there is none."""
     try:
-        strategies = load_strategies(results_dir, dataset)
+        strategies = load_strategies(results_dir, dataset, suite=suite)
         run_items = load_items(results_dir, strategies, runs)
-        return recommend_strategy(strategies, Constraints(), run_items.items, run_items.notes)
+        checks = load_cross_check(results_dir, dataset, Constraints().metric, suite)
+        return recommend_strategy(strategies, Constraints(), run_items.items, run_items.notes, checks, risks)
     except EvalsError as error:
         return str(error)
 
@@ -145,9 +204,9 @@ def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
 def item_latencies(
     runs: Mapping[str, ItemsReadout], leaderboard: pd.DataFrame
 ) -> dict[str, dict[str, list[float]]] | None:
-    """Per-item total latency (s) of answered items, dataset → strategy → values, from the runs (run id →
-    their items, see `recommend.read_runs`) that produced the leaderboard rows; None unless every row
-    has some."""
+    """Per-item total latency (s) of answered items, panel (`panel_labels`) → strategy → values, from the runs
+    (run id → their items, see `recommend.read_runs`) that produced the leaderboard rows; None unless every
+    row has some."""
     latencies: dict[str, dict[str, list[float]]] = {}
     for row in leaderboard.itertuples():
         run_id, dataset, strategy = str(row.run_id), str(row.dataset), str(row.strategy)
@@ -161,47 +220,104 @@ def item_latencies(
         ]
         if not values:
             return None
-        latencies.setdefault(dataset, {})[strategy] = values
+        latencies.setdefault(str(row.panel), {})[strategy] = values
     return latencies
 
 
+def trend_rows(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, TrendSeries]]:
+    """The history rows trend plots join, and per dataset what they are: only rows of the dataset's latest
+    configuration (`TREND_KEY`: suite configuration, test set and item count, those of its most recent row),
+    since a metric moving between two configurations is not a trend; and of those only the runs that answered
+    something (a run with n_ok = 0 has quality 0 and no latency or cost: a failure, not a measurement)."""
+    frame = history.assign(finished_at=pd.to_datetime(history["finished_at"], utc=True)).sort_values(
+        "finished_at", kind="stable"
+    )
+    records = frame.to_dict(orient="records")
+    key = pd.Series([tuple(str(row.get(c, "")) for c in TREND_KEY) for row in records], index=frame.index)
+    answered = pd.to_numeric(frame.get("n_ok", pd.Series(1, index=frame.index)), errors="coerce").fillna(1) > 0
+    keep = pd.Series(False, index=frame.index)
+    series: dict[str, TrendSeries] = {}
+    for dataset, rows in frame.groupby("dataset", sort=True):
+        latest = key[rows.index[-1]]
+        same = key[rows.index] == latest
+        chosen = rows[same]
+        usable = chosen[answered[chosen.index]]
+        keep[usable.index] = True
+        config, fingerprint, n_items = latest
+        series[str(dataset)] = TrendSeries(
+            dataset=str(dataset),
+            config_hash=config,
+            dataset_fingerprint=fingerprint,
+            n_items=int(float(n_items)) if n_items.replace(".", "", 1).isdigit() else 0,
+            runs=int(chosen["run_id"].nunique()),
+            other_configurations=int(key[rows.index][~same].nunique()),
+            rows_left_out=int((~same).sum()),
+            failed=sorted(set(chosen.loc[~answered[chosen.index], "strategy"].astype(str))),
+        )
+    return frame[keep], series
+
+
 def plot_trend(history: pd.DataFrame, metric: str, path: Path) -> Path:
-    """One line per strategy of `metric` against `finished_at`, one panel per dataset; quality metrics
-    with their 95% CI as a band. A strategy keeps its colour in every trend plot."""
-    frame = history.assign(finished_at=pd.to_datetime(history["finished_at"], utc=True)).sort_values("finished_at")
-    datasets = sorted(frame["dataset"].unique())
-    colors = {strategy: f"C{i % 10}" for i, strategy in enumerate(sorted(frame["strategy"].unique()))}
+    """`trend_figure` saved as a PNG."""
+    return _save(trend_figure(history, metric), path)
+
+
+def trend_figure(history: pd.DataFrame, metric: str) -> Figure:
+    """One line per strategy of `metric` against `finished_at`, one panel per dataset, over the rows
+    `trend_rows` keeps (the latest configuration's runs that answered something); quality metrics with their
+    95% CI (bars, and a band once there are two runs) on a 0–1 axis. A strategy keeps its colour in every
+    trend plot; a panel with one run shows its points on a day-wide axis."""
+    frame, series = trend_rows(history)
+    datasets = sorted(series)
+    colors = {strategy: f"C{i % 10}" for i, strategy in enumerate(sorted(history["strategy"].astype(str).unique()))}
     figure, axes = _figure(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
-        for strategy, group in frame[frame["dataset"] == dataset].groupby("strategy", sort=True):
-            rows = group[group[metric].notna()]
+        panel = frame[frame["dataset"] == dataset]
+        for strategy, group in panel.groupby("strategy", sort=True):
+            rows = group[group[metric].notna()] if metric in group else group.iloc[0:0]
             if rows.empty:
                 continue
             color = colors[str(strategy)]
             ax.plot(rows["finished_at"], rows[metric], marker="o", color=color, label=strategy)
             low, high = f"{metric}_ci_low", f"{metric}_ci_high"
             if metric in QUALITY_METRICS and {low, high} <= set(rows.columns):
-                ax.fill_between(rows["finished_at"], rows[low], rows[high], color=color, alpha=0.15)
+                errors = [(rows[metric] - rows[low]).clip(lower=0), (rows[high] - rows[metric]).clip(lower=0)]
+                ax.errorbar(rows["finished_at"], rows[metric], yerr=errors, fmt="none", ecolor=color, capsize=3)
+                if len(rows) > 1:
+                    ax.fill_between(rows["finished_at"], rows[low], rows[high], color=color, alpha=0.15)
+        times = panel["finished_at"].dropna().unique()
+        if len(times) == 1:  # one run: a day either side, not an axis spanning microseconds
+            middle = date2num(pd.Timestamp(times[0]).to_pydatetime())
+            ax.set_xlim(middle - 1, middle + 1)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         if metric in LOG_SCALE_METRICS:
-            _log_scale(ax, "y", frame.loc[frame["dataset"] == dataset, metric])
-        ax.set_title(f"{TREND_METRICS[metric]} over time — {dataset}")
-        ax.set_xlabel("run finished (UTC)")
+            _log_scale(ax, "y", panel[metric].dropna() if metric in panel else [])
+        elif metric in QUALITY_METRICS:
+            ax.set_ylim(-0.02, 1.02)
+        chosen = series[dataset]
+        ax.set_title(
+            f"{TREND_METRICS[metric]} over time — {dataset}\nlatest configuration {chosen.config_hash[:8]} "
+            f"(n = {chosen.n_items}, {chosen.runs} run{'s' if chosen.runs != 1 else ''})",
+            fontsize="medium",
+        )
+        failed = f"\nnot plotted (answered nothing): {', '.join(chosen.failed)}" if chosen.failed else ""
+        ax.set_xlabel(f"run finished (UTC){failed}")
         ax.set_ylabel(TREND_METRICS[metric])
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    return _save(figure, path)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return figure
 
 
 def plot_pareto(leaderboard: pd.DataFrame, path: Path) -> Path:
-    """F1 against cost per query (log scale), one panel per dataset; Pareto-optimal strategies
-    highlighted and joined. Strategies without a positive cost or an F1 are listed, not plotted."""
-    datasets = sorted(leaderboard["dataset"].unique())
+    """F1 against cost per query (log scale), one panel per dataset (and suite, `panel_labels`); Pareto-optimal
+    strategies highlighted and joined. Strategies without a positive cost or an F1 are listed, not plotted."""
+    datasets = sorted(leaderboard["panel"].unique())
     figure, axes = _figure(len(datasets), height=4.5)
     for ax, dataset in zip(axes, datasets, strict=True):
-        rows = leaderboard[leaderboard["dataset"] == dataset]
-        plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna()]
+        rows = leaderboard[leaderboard["panel"] == dataset]
+        plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna() & _answered(rows)]
         costs, scores = plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist()
         front = pareto_front(costs, scores)
         errors = [
@@ -215,14 +331,21 @@ def plot_pareto(leaderboard: pd.DataFrame, path: Path) -> Path:
         ax.plot(front_costs, front_scores, color="tab:red", marker="o", markersize=8, label="Pareto front", zorder=3)
         for cost, score, strategy in zip(costs, scores, plotted["strategy"], strict=True):
             ax.annotate(strategy, (cost, score), xytext=(5, 5), textcoords="offset points", fontsize="small")
-        omitted = sorted(set(rows["strategy"]) - set(plotted["strategy"]))
+        failed = sorted(set(rows.loc[~_answered(rows), "strategy"].astype(str)))
+        omitted = sorted(set(rows["strategy"].astype(str)) - set(plotted["strategy"].astype(str)) - set(failed))
         note = f"\nnot plotted (no positive cost or no F1): {', '.join(omitted)}" if omitted else ""
+        note += f"\nnot plotted (answered nothing): {', '.join(failed)}" if failed else ""
         _log_scale(ax, "x", costs)
         ax.set_title(f"accuracy vs cost — {dataset}")
         ax.set_xlabel(f"cost per query (USD, log scale){note}")
         ax.set_ylabel("F1 (95% CI)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return _save(figure, path)
+
+
+def _answered(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose strategy answered at least one item (n_ok > 0; rows without the column count as answered)."""
+    return pd.to_numeric(rows.get("n_ok", pd.Series(1, index=rows.index)), errors="coerce").fillna(1) > 0
 
 
 def plot_latency_distributions(latencies: dict[str, dict[str, list[float]]], path: Path) -> Path:
@@ -239,13 +362,13 @@ def plot_latency_distributions(latencies: dict[str, dict[str, list[float]]], pat
 
 
 def plot_latency_percentiles(leaderboard: pd.DataFrame, path: Path) -> Path:
-    """Grouped bars of latency p50/p95/p99 per strategy (log scale), one panel per dataset."""
-    datasets = sorted(leaderboard["dataset"].unique())
+    """Grouped bars of latency p50/p95/p99 per strategy (log scale), one panel per dataset (and suite)."""
+    datasets = sorted(leaderboard["panel"].unique())
     figure, axes = _figure(len(datasets))
     columns = {"latency_p50_s": "p50", "latency_p95_s": "p95", "latency_p99_s": "p99"}
     width = 0.8 / len(columns)
     for ax, dataset in zip(axes, datasets, strict=True):
-        rows = leaderboard[leaderboard["dataset"] == dataset]
+        rows = leaderboard[leaderboard["panel"] == dataset]
         positions = range(len(rows))
         for offset, (column, label) in enumerate(columns.items()):
             ax.bar([p + (offset - 1) * width for p in positions], rows[column], width, label=label)
@@ -263,7 +386,7 @@ def plot_cost_curves(measured: dict[str, list[MeasuredStrategy]], assumptions: C
     figure, axes = _figure(len(measured), height=4.5)
     for ax, (dataset, strategies) in zip(axes, sorted(measured.items()), strict=True):
         known = [m for m in strategies if not math.isnan(m.cost_per_query_usd) and not math.isnan(m.setup_cost_usd)]
-        crossings = [p for p in break_evens(known, assumptions) if p.queries_per_month is not None]
+        crossings, _ = meaningful_break_evens(break_evens(known, assumptions))
         marks = [p.queries_per_month for p in crossings if p.queries_per_month is not None]
         low = min([1e2, *(q / 10 for q in marks)])
         high = max([1e7, *(q * 10 for q in marks)])
@@ -323,7 +446,9 @@ TABLE_COLUMNS = [
     ("n_items", "n"),
     ("exact_match", "EM [95% CI]"),
     ("f1", "F1 [95% CI]"),
+    ("answer_contains_gold", "contains gold [95% CI]"),
     ("faithfulness", "faithfulness [95% CI]"),
+    ("faithful_but_wrong", "faithful but wrong [95% CI]"),
     ("latency_p50_s", "latency p50 (s)"),
     ("latency_p95_s", "latency p95 (s)"),
     ("cost_per_query_usd", "cost / query (USD)"),
@@ -336,8 +461,9 @@ PLOT_CAPTIONS = {
     "cost_curves": "Monthly cost of ownership against query volume (log-log) with the default cost assumptions: "
     "setup amortised over 12 months, no knowledge updates, pay per use. Circles: break-even volumes.",
     **{
-        f"trend_{metric}": f"{label[0].upper()}{label[1:]} of each strategy, run by run"
-        + (" (band: 95% CI)." if metric in QUALITY_METRICS else " (log scale).")
+        f"trend_{metric}": f"{label[0].upper()}{label[1:]} of each strategy, run by run, over the runs of each "
+        "dataset's latest configuration and test set only"
+        + (" (bars and band: 95% CI)." if metric in QUALITY_METRICS else " (log scale).")
         for metric, label in TREND_METRICS.items()
     },
 }
@@ -353,9 +479,11 @@ figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; border: 1px so
 """
 
 
-def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[str] = ()) -> str:
-    """The self-contained page: provenance, the leaderboard per dataset, `sections` (HTML), then every plot."""
+def render_html(groups: Mapping[str, pd.DataFrame], report: Report, sections: Sequence[str] = ()) -> str:
+    """The self-contained page: provenance, the leaderboard per panel (`panel_labels`), `sections`
+    (HTML), then every plot."""
     e = html.escape
+    leaderboard = pd.concat(list(groups.values()))
     price_dates = ", ".join(sorted(leaderboard["price_table_date"].astype(str).unique()))
     parts = [
         "<!DOCTYPE html>",
@@ -370,9 +498,9 @@ def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[st
     if report.skipped_lines:
         skipped = ", ".join(f"<code>{e(run_id)}</code>: {count}" for run_id, count in report.skipped_lines.items())
         parts.append(f'<p class="meta">Unreadable lines of items.jsonl skipped (torn or invalid): {skipped}.</p>')
-    for dataset, rows in leaderboard.groupby("dataset", sort=True):
+    for label, rows in groups.items():
         on_front = _pareto_strategies(rows)
-        parts += [f"<h2>Leaderboard — {e(str(dataset))}</h2>", '<div class="scroll"><table>', "<thead><tr>"]
+        parts += [f"<h2>Leaderboard — {e(label)}</h2>", '<div class="scroll"><table>', "<thead><tr>"]
         parts += [f"<th>{e(label)}</th>" for column, label in TABLE_COLUMNS if column in rows.columns]
         parts += ["</tr></thead>", "<tbody>"]
         for record in rows.to_dict(orient="records"):
@@ -384,6 +512,11 @@ def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[st
     parts += sections
     source = "per-item results of the runs above" if report.latency_source == "items" else "the leaderboard"
     parts.append("<h2>Plots</h2>")
+    if report.trends:
+        parts.append(
+            '<p class="meta">Trend plots join only comparable runs (same suite configuration, test set and '
+            "item count):</p><ul>" + "".join(f"<li>{e(text)}</li>" for text in report.trends.values()) + "</ul>"
+        )
     for name, path in report.plots.items():
         caption = PLOT_CAPTIONS[name] + (f" Source: {source}." if name == "latency" else "")
         parts.append(
@@ -395,7 +528,7 @@ def render_html(leaderboard: pd.DataFrame, report: Report, sections: Sequence[st
 
 
 def _pareto_strategies(rows: pd.DataFrame) -> set[str]:
-    plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna()]
+    plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna() & _answered(rows)]
     front = pareto_front(plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist())
     return {str(plotted["strategy"].iloc[i]) for i in front}
 
@@ -410,7 +543,7 @@ def _cell(record: dict[str, Any], column: str) -> str:
     number = float(value)
     if math.isnan(number):
         return "<td>—</td>"
-    if column in QUALITY_METRICS:
+    if column in TABLE_METRICS:
         low, high = record.get(f"{column}_ci_low", math.nan), record.get(f"{column}_ci_high", math.nan)
         return f"<td>{number:.3f} [{low:.2f}, {high:.2f}]</td>"
     return f"<td>{number:.3g}</td>"
@@ -430,18 +563,23 @@ def _recommendation_html(dataset: str, found: Recommendation | str) -> str:
         f"ties within {c.quality_tolerance:g} {e(c.metric)} broken by cost."
     )
     choice = f"<strong>{e(found.choice)}</strong>" if found.choice else "<strong>none</strong>"
+    if found.contested:
+        choice += " — <strong>contested</strong>: " + "; ".join(e(d.message) for d in found.disagreements)
     reasons = "".join(f"<li>{e(reason)}</li>" for reason in found.reasons)
     notes = "".join(f'<p class="meta">Note: {e(note)}</p>' for note in found.notes)
     return f'{head}<p>Recommended: {choice}</p><ul>{reasons}</ul><p class="meta">{assumptions}</p>{notes}'
 
 
 def _break_even_html(dataset: str, pairs: Sequence[BreakEven]) -> str:
-    """The break-even volumes marked on the cost curves."""
+    """The break-even volumes marked on the cost curves; crossings at no workload's volume (below one query a
+    month, or beyond any real traffic) are left out and listed with the reason."""
     e = html.escape
-    crossings = sorted((p for p in pairs if p.queries_per_month is not None), key=lambda p: p.queries_per_month or 0)
+    shown, left_out = meaningful_break_evens(pairs)
+    crossings = sorted(shown, key=lambda p: p.queries_per_month or 0)
     head = f"<h2>Break-even volumes — {e(dataset)}</h2>"
+    omitted = "".join(f'<p class="meta">Left out: {e(reason)}.</p>' for reason in left_out)
     if not crossings:
-        return head + '<p class="meta">No two strategies\' monthly costs cross at a positive volume.</p>'
+        return head + '<p class="meta">No two strategies\' monthly costs cross at a real query volume.</p>' + omitted
     rows = "".join(
         f'<tr><td class="name">{e(p.a)} · {e(p.b)}</td><td>{p.queries_per_month:,.0f}</td>'
         f'<td class="name">{e(str(p.cheaper_below))}</td><td class="name">{e(str(p.cheaper_above))}</td></tr>'
@@ -451,6 +589,7 @@ def _break_even_html(dataset: str, pairs: Sequence[BreakEven]) -> str:
         f'{head}<div class="scroll"><table><thead><tr><th>strategies</th><th>queries / month</th>'
         f"<th>cheaper below</th><th>cheaper above</th></tr></thead><tbody>{rows}</tbody></table></div>"
         '<p class="meta">Default cost assumptions (setup amortised over 12 months, no updates, pay per use).</p>'
+        + omitted
     )
 
 
@@ -497,3 +636,53 @@ def _freshness_html(result: FreshnessResult) -> str:
         f'{head}<div class="scroll"><table id="freshness"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _robustness_html(result: RobustnessResult) -> str:
+    """The misleading-sources table (`evals robustness`): how often a planted wrong document steers each
+    strategy, whether it abstains when no document has the answer, and its accuracy as noise grows."""
+    e = html.escape
+    low_rate, high_rate = result.noise_rates[0], result.noise_rates[-1]
+    head = (
+        f"<h2>Misleading and noisy sources — {e(result.dataset)}</h2>"
+        f'<p class="meta">{result.n_test} questions ({result.n_clusters} clusters), pools of {result.pool_size} '
+        f"retrieved candidates: <em>misled</em> is the share of answers repeating a planted wrong value when a "
+        f"counterfactual document is retrieved, <em>rejection</em> the share of abstentions when no document "
+        f"has the answer, <em>accuracy</em> (contains gold) at noise rate {low_rate:g} and {high_rate:g}. "
+        f"95% cluster-bootstrap CIs; generated {e(result.generated_at.isoformat())} "
+        f"(<code>evals robustness</code>). <code>evals recommend --untrusted-sources</code> excludes strategies "
+        "that read the corpus and are misled too often.</p>"
+    )
+    columns = [
+        "strategy",
+        "reads corpus",
+        "misled",
+        "rejection",
+        f"accuracy at {low_rate:g}",
+        f"accuracy at {high_rate:g}",
+        "accuracy drop",
+    ]
+    rows = []
+    for risk in source_risks(result).values():
+        cells = [
+            f'<td class="name">{e(risk.strategy)}</td>',
+            f'<td class="name">{"yes" if risk.reads_corpus else "no"}</td>',
+            f"<td>{_interval(risk.misled_rate, risk.misled_ci)}</td>",
+            f"<td>{_interval(risk.rejection_rate, risk.rejection_ci)}</td>",
+            f"<td>{_interval(risk.accuracy_clean, (None, None))}</td>",
+            f"<td>{_interval(risk.accuracy_noisy, (None, None))}</td>",
+            f"<td>{_interval(risk.accuracy_drop, risk.accuracy_drop_ci)}</td>",
+        ]
+        rows.append('<tr class="robustness">' + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{e(column)}</th>" for column in columns)
+    return (
+        f'{head}<div class="scroll"><table id="robustness"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _interval(value: float | None, ci: tuple[float | None, float | None]) -> str:
+    if value is None:
+        return "—"
+    low, high = ci
+    return f"{value:.2f}" + (f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else "")

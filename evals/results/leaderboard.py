@@ -260,6 +260,16 @@ def latest_rows(frame: pd.DataFrame, suite: str | None = None) -> pd.DataFrame:
     return ordered.drop_duplicates(subset=KEY_COLUMNS, keep="last").sort_values(KEY_COLUMNS, ignore_index=True)
 
 
+def panel_labels(leaderboard: pd.DataFrame) -> pd.Series:
+    """Each row's table and plot panel: its dataset, with its suite where the dataset has rows of several
+    (suites measure their own configurations and are never mixed in one table or plot)."""
+    if "suite" not in leaderboard.columns:  # written before rows were kept per suite
+        return leaderboard["dataset"].astype(str)
+    suites = leaderboard.groupby("dataset")["suite"].transform("nunique")
+    with_suite = leaderboard["dataset"].astype(str) + " (suite " + leaderboard["suite"].astype(str) + ")"
+    return with_suite.where(suites > 1, leaderboard["dataset"].astype(str))
+
+
 def _row_key(frame: pd.DataFrame) -> list[str]:
     return [column for column in ROW_KEY_COLUMNS if column in frame.columns]
 

@@ -3,6 +3,11 @@
 Relevance is binary (a doc is gold or not). The ranking is the contexts' doc ids with repeats dropped
 (a document counts at its first rank); `k` is the number of distinct documents retrieved, and the @1 and
 @5 variants cut the ranking there. Precision@n divides by n even when fewer documents were retrieved.
+
+- `recall_at_n`: the *fraction* of the question's gold documents among the first n ranks (a question with
+  three gold documents and one of them retrieved scores 1/3).
+- `hit_at_n`: 1 when *any* gold document is among the first n ranks, else 0 (the "hit rate" or "success@n"
+  often loosely called recall@n). Equal to recall_at_n for questions with a single gold document.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from evals.scoring.base import Scorer
 def recall_at(ranked: Sequence[str], gold: set[str], n: int) -> float:
     """Share of gold documents among the first `n` ranked."""
     return len(gold.intersection(ranked[:n])) / len(gold)
+
+
+def hit_at(ranked: Sequence[str], gold: set[str], n: int) -> float:
+    """1.0 when any gold document is among the first `n` ranked, else 0.0."""
+    return float(not gold.isdisjoint(ranked[:n]))
 
 
 def precision_at(ranked: Sequence[str], gold: set[str], n: int) -> float:
@@ -38,9 +48,13 @@ def ndcg_at(ranked: Sequence[str], gold: set[str], n: int) -> float:
 
 
 class RetrievalScorer(Scorer):
-    """Recall, precision, MRR and nDCG of the retrieved documents; NaN without gold documents or contexts."""
+    """Hit rate, recall, precision, MRR and nDCG of the retrieved documents; NaN without gold documents or
+    contexts."""
 
     metrics: ClassVar[tuple[str, ...]] = (
+        "hit_at_1",
+        "hit_at_5",
+        "hit_at_k",
         "recall_at_1",
         "recall_at_5",
         "recall_at_k",
@@ -58,6 +72,9 @@ class RetrievalScorer(Scorer):
             return dict.fromkeys(self.metrics, math.nan)
         k = len(ranked)
         return {
+            "hit_at_1": hit_at(ranked, gold, 1),
+            "hit_at_5": hit_at(ranked, gold, 5),
+            "hit_at_k": hit_at(ranked, gold, k),
             "recall_at_1": recall_at(ranked, gold, 1),
             "recall_at_5": recall_at(ranked, gold, 5),
             "recall_at_k": recall_at(ranked, gold, k),

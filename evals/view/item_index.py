@@ -42,7 +42,16 @@ PREFIX_BYTES = 65536
 BATCH_ROWS = 2000
 ANSWER_PREVIEW_CHARS = 160
 PER_PAGE_CHOICES = (25, 50, 100, 200)
-MAIN_METRICS = ("exact_match", "f1", "answer_contains_gold", "faithfulness", "grounded", "recall_at_k", "mrr")
+MAIN_METRICS = (
+    "exact_match",
+    "f1",
+    "answer_contains_gold",
+    "faithfulness",
+    "grounded",
+    "hit_at_k",
+    "recall_at_k",
+    "mrr",
+)
 """The metrics the run table shows first, when the run has them."""
 SORT_COLUMNS = {
     "line": "items.line",

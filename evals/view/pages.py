@@ -12,7 +12,13 @@ import pandas as pd
 from pydantic import BaseModel
 
 from evals.core.types import RetrievedContext
-from evals.results.leaderboard import CI_SUFFIXES, IDENTITY_COLUMNS, PROVENANCE_COLUMNS, STATISTIC_SUFFIXES
+from evals.results.leaderboard import (
+    CI_SUFFIXES,
+    IDENTITY_COLUMNS,
+    PROVENANCE_COLUMNS,
+    STATISTIC_SUFFIXES,
+    panel_labels,
+)
 from evals.results.records import ItemResult, RunManifest
 from evals.view.charts import Chart, Point, Series, line_chart
 from evals.view.item_index import (
@@ -102,7 +108,8 @@ class Leaderboard(BaseModel):
 
 
 def leaderboard_page(folder: ResultsFolder, chosen: Sequence[str] = ()) -> Leaderboard:
-    """One table per dataset; `chosen` metric columns shown (default: the main ones present)."""
+    """One table per dataset (and suite, where a dataset has rows of several: `panel_labels`); `chosen` metric
+    columns shown (default: the main ones present)."""
     runs = folder.runs()
     frame = folder.leaderboard()
     if frame is None or frame.empty:
@@ -122,7 +129,8 @@ def leaderboard_page(folder: ResultsFolder, chosen: Sequence[str] = ()) -> Leade
     ]
     known = {listing.run_id for listing in runs}
     datasets: dict[str, list[BoardRow]] = {}
-    for record in frame.sort_values(["dataset", "strategy"]).to_dict(orient="records"):
+    frame = frame.assign(panel=panel_labels(frame))
+    for record in frame.sort_values(["dataset", "panel", "strategy"]).to_dict(orient="records"):
         cells = {
             column.name: Cell(
                 value=_float(record.get(column.name)),
@@ -131,7 +139,7 @@ def leaderboard_page(folder: ResultsFolder, chosen: Sequence[str] = ()) -> Leade
             )
             for column in columns
         }
-        datasets.setdefault(str(record["dataset"]), []).append(
+        datasets.setdefault(str(record["panel"]), []).append(
             BoardRow(
                 dataset=str(record["dataset"]),
                 strategy=str(record["strategy"]),

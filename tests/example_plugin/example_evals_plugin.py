@@ -48,6 +48,20 @@ class FirstSentence(Strategy):
         return "reindex"  # it reads the corpus, so a knowledge update means reloading it
 
 
+class Echo(Strategy):
+    """Answers with the question's first gold answer, instantly and without a model: what is left of a
+    run's time is the harness's own (benchmarks/bench_scale.py)."""
+
+    def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        return SetupReport()
+
+    def answer(self, item: QAItem) -> Answer:
+        return Answer(text=item.answers[0] if item.answers else "")
+
+    def update_path(self) -> UpdatePath:
+        return "none"
+
+
 class FlakyParams(StrategyParams):
     failures_per_item: int = 2
     fail_forever_every: int = 0
