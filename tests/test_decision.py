@@ -299,6 +299,7 @@ def test_plugin_strategies_are_classified_by_their_declared_update_path_not_thei
 def risk(strategy: str, misled: float | None, reads_corpus: bool = True) -> SourceRisk:
     return SourceRisk(
         strategy=strategy,
+        dataset="kb",
         reads_corpus=reads_corpus,
         misled_rate=misled,
         misled_ci=(None, None) if misled is None else (max(0.0, misled - 0.1), min(1.0, misled + 0.1)),
@@ -329,6 +330,10 @@ def test_untrusted_sources_exclude_a_strategy_that_planted_documents_mislead() -
     assert recommend_strategy(strategies, lenient, risks=risks).choice == "rag"
     unmeasured = recommend_strategy(strategies, constraints.model_copy(update={"untrusted_sources": True}))
     assert unmeasured.choice == "rag" and any("rag read retrieved documents but have no" in n for n in unmeasured.notes)
+    assert not any("measured on" in note for note in wary.notes)  # the same dataset: no caveat
+    other = {name: figures.model_copy(update={"dataset": "company-kb-v1"}) for name, figures in risks.items()}
+    (caveat,) = [n for n in recommend_strategy(strategies, constraints, risks=other).notes if "measured on" in n]
+    assert caveat.startswith("robustness figures were measured on company-kb-v1 (`evals robustness`), not on kb")
 
 
 def test_untrusted_sources_from_the_committed_robustness_results(tmp_path: Path) -> None:

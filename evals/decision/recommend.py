@@ -361,6 +361,13 @@ def recommend_strategy(
     ]
     if constraints.untrusted_sources:
         notes = [*notes, *_unmeasured_risks(assessments)]
+    elsewhere = sorted({risk.dataset for risk in risks.values()} - {strategies[0].dataset})
+    if elsewhere:
+        notes = [
+            *notes,
+            f"robustness figures were measured on {', '.join(elsewhere)} (`evals robustness`), not on "
+            f"{strategies[0].dataset}: they carry over as far as its documents and questions resemble these",
+        ]
     eligible = [a for a in assessments if a.eligible]
     choice = None
     if eligible:

@@ -284,6 +284,7 @@ class SourceRisk(BaseModel):
     missing documents move its answers."""
 
     strategy: str
+    dataset: str = Field(description="the dataset the scenario's variants were built from")
     reads_corpus: bool
     misled_rate: float | None = Field(description="share of answers repeating a planted wrong value")
     misled_ci: tuple[float | None, float | None]
@@ -312,6 +313,7 @@ def source_risks(result: RobustnessResult) -> dict[str, SourceRisk]:
         clean, noisy = row.noise[0].accuracy, row.noise[-1].accuracy
         risks[row.strategy] = SourceRisk(
             strategy=row.strategy,
+            dataset=result.dataset,
             reads_corpus=row.reads_corpus,
             misled_rate=row.counterfactual.misled_rate.mean,
             misled_ci=(row.counterfactual.misled_rate.ci_low, row.counterfactual.misled_rate.ci_high),

@@ -118,7 +118,7 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     leaderboard = read_table(leaderboard_path).sort_values(["dataset", "suite", "strategy"], ignore_index=True)
     if leaderboard.empty:
         raise EvalsError(f"{leaderboard_path}: the leaderboard has no rows; run `evals run` first")
-    leaderboard["panel"] = panel_labels(leaderboard)
+    leaderboard = pd.concat([leaderboard, panel_labels(leaderboard).rename("panel")], axis=1)
     history_path = results_dir / HISTORY_FILE
     history = read_table(history_path) if history_path.exists() else leaderboard
     directory = out or results_dir / "report"
