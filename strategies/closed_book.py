@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.strategy import ReplicaResources, Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_closed_book
@@ -28,6 +28,10 @@ class ClosedBook(Strategy):
         super().__init__(params, context)
         self.backend = make_backend(self.params.generator)
         self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
+
+    def replica_resources(self) -> ReplicaResources:
+        """A local model needs a CPU per replica; a remote endpoint waits on the network: four per CPU."""
+        return ReplicaResources(num_cpus=1.0 if self.params.generator.backend == "llama_cpp" else 0.25)
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         started = time.perf_counter()

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from evals.core.strategy import Strategy, StrategyParams, UpdatePath
+from evals.core.strategy import ReplicaResources, Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
 from strategies.adapters import FinetuneParams, prepare_adapter
 from strategies.backends.base import ChatBackend
@@ -48,6 +48,11 @@ class Rag(Strategy):
         self.backend: ChatBackend = make_backend(self.params.generator)
         self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
         self.retriever: Retriever | None = None
+
+    def replica_resources(self) -> ReplicaResources:
+        """A local model needs a CPU per replica; with a remote endpoint only query embedding runs here: two
+        per CPU."""
+        return ReplicaResources(num_cpus=1.0 if self.params.generator.backend == "llama_cpp" else 0.5)
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         started = time.perf_counter()

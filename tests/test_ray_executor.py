@@ -94,6 +94,18 @@ def test_a_replica_whose_setup_fails_fails_its_items_with_the_reason(
     assert error is not None and "GPU not found on this replica" in error.message
 
 
+def test_a_replica_whose_setup_fails_leaves_the_pool_and_the_others_answer_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVALS_REPLICA_TEST_DRIVER", str(os.getpid()))
+    outcome = run_suite(reader_suite(replicas=2, fail_first_replica=True), settings(tmp_path))
+    assert len(outcome.results) == QUESTIONS and all(item.status == "ok" for item in outcome.results)
+    assert outcome.manifest.executor.replicas == {"squad-mini/reader": 1}  # one healthy replica answered
+    (setup,) = outcome.manifest.setups
+    failed = [replica.details["failed"] for replica in setup.replica_setups if "failed" in replica.details]
+    assert len(failed) == 1 and "out of memory on this replica" in failed[0]
+
+
 def test_the_driver_killed_with_kill_9_resumes_only_the_missing_items(tmp_path: Path) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(

@@ -145,6 +145,7 @@ def test_suites_sharing_a_dataset_get_their_own_table_and_recommendation(results
     assert "<h2>Leaderboard — squad-mini (suite report-test)</h2>" in page
     assert "<h2>Leaderboard — squad-mini (suite top-k-5)</h2>" in page
     assert set(built.recommendations) == {"squad-mini (suite report-test)", "squad-mini (suite top-k-5)"}
+    assert set(built.trends) == set(built.recommendations)  # each suite's trend stays, in its own panel
     assert "0.990" in page.split("(suite top-k-5)</h2>")[1].split("</table>")[0]  # each row in its own table
     assert "0.990" not in page.split("(suite report-test)</h2>")[1].split("</table>")[0]
 

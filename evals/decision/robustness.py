@@ -62,6 +62,7 @@ from evals.core.types import Document, QAItem
 from evals.data.dataset import QADataset
 from evals.data.spec import shipped_datasets
 from evals.engine.runner import RunSettings, run_suite
+from evals.infra.atomic import atomic_write_text
 from evals.results.item_values import metric_value
 from evals.results.records import ItemResult, SetupRecord
 from evals.scoring.abstention import abstained
@@ -266,7 +267,7 @@ class RobustnessResult(BaseModel):
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")  # a crash leaves the old file whole
         return path
 
     def strategy(self, name: str) -> StrategyRobustness:

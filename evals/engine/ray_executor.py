@@ -8,9 +8,14 @@ the shared cache folder, so a LoRA adapter is trained once per run however many 
 cluster of several machines the cache folder must therefore be on storage every node sees (NFS, a
 mounted bucket): `--cache-dir /shared/evals-cache`.
 
-Replicas are restarted by Ray when their process or node dies, and a call in flight on them is retried
-(at-least-once execution: an item may be answered twice, but the driver records it once). A replica whose
-own `prepare` fails fails the items sent to it with the reason, like a failed setup does locally.
+Replicas are restarted by Ray when their process or node dies (up to the suite's `max_attempts` times),
+and a call in flight on them is retried (at-least-once execution: an item may be answered twice, but the
+driver records it once). A replica whose own `prepare` fails, or that dies for good, leaves the pool, and
+its reason is recorded; the pair's items fail with that reason only when no replica is left.
+
+The answer cache (`<cache-dir>/answers/answers.sqlite3`) is read and written by the driver alone; replicas
+only read the artifacts. SQLite's WAL journal needs every process using it on one host, so never point two
+drivers on different machines at one cache folder at the same time.
 """
 
 from __future__ import annotations
@@ -46,12 +51,20 @@ class StrategyReplica:
         from evals.engine.runner import _timed_prepare
 
         configure_model_runtime()
-        self.strategy = STRATEGIES.get(entry.type).from_config(entry.params, f"strategies.{entry.name}.params", context)
-        self.setup = _timed_prepare(self.strategy, dataset)
-        self.scorers = [SCORERS.get(name)(dataset, context) for name in scorer_names]
+        self.failure: Exception | None = None
+        try:  # a failed setup is reported by `setup_report`, with its own exception, not by a dead actor
+            params_at = f"strategies.{entry.name}.params"
+            self.strategy = STRATEGIES.get(entry.type).from_config(entry.params, params_at, context)
+            self.setup = _timed_prepare(self.strategy, dataset)
+            self.scorers = [SCORERS.get(name)(dataset, context) for name in scorer_names]
+        except Exception as error:  # noqa: BLE001 - any setup failure is the replica's reason to leave the pool
+            self.failure = error
         self.max_attempts = max_attempts
 
     def setup_report(self) -> SetupReport:
+        """The replica's setup; raises (through Ray) the exception its setup failed with."""
+        if self.failure is not None:
+            raise self.failure
         return self.setup
 
     def answer(self, item: QAItem, repeat: int):  # noqa: ANN201 - an AnswerOutcome (imported lazily)
@@ -62,35 +75,55 @@ class StrategyReplica:
 
 
 class ReplicaPool:
-    """The replicas of one dataset × strategy: each call goes to an idle replica (a replica takes as many
-    calls at once as its strategy allows), so a slow replica never holds up items another could answer."""
+    """The healthy replicas of one dataset × strategy: each call goes to an idle replica (a replica takes
+    `calls_per_replica` calls at once), so a slow replica never holds up items another could answer. A
+    replica that dies for good leaves the pool; once none is left, calls fail with the last reason."""
 
-    def __init__(self, actors: Sequence[object], calls_per_replica: int, keep_alive: object = None) -> None:
-        self.actors = list(actors)
+    def __init__(
+        self,
+        actors: Sequence[object],
+        calls_per_replica: int,
+        failure: ItemError | None = None,
+        refused: bool = False,
+        keep_alive: object = None,
+    ) -> None:
         self._keep_alive = keep_alive  # the dataset in the object store: a restarted replica is rebuilt from it
         self._idle: asyncio.Queue[object] = asyncio.Queue()
+        self._alive = len(actors)
+        self._failure = failure or ItemError(stage="prepare", type="RuntimeError", message="no replica started")
+        self._refused = refused  # the last setup failure was a configuration error: stop the pair
         for _ in range(calls_per_replica):
-            for actor in self.actors:
+            for actor in actors:
                 self._idle.put_nowait(actor)
-
-    @property
-    def slots(self) -> int:
-        return self._idle.qsize()
+        self.slots = max(1, self._idle.qsize())
 
     async def answer(self, item: QAItem, repeat: int):  # noqa: ANN201 - an AnswerOutcome
         import ray
 
         from evals.engine.runner import AnswerOutcome
 
+        if not self._alive:
+            return AnswerOutcome(error=self._failure, refused=self._refused, attempts=0)
         actor = await self._idle.get()
+        if not self._alive:  # the last replica died while this call waited
+            return AnswerOutcome(error=self._failure, refused=self._refused, attempts=0)
         try:
             return await actor.answer.remote(item, repeat)  # type: ignore[attr-defined]
-        except ray.exceptions.RayError as error:  # the replica could not be built, or died for good
+        except ray.exceptions.ActorDiedError as error:  # out of restarts: leave it out of the pool
+            self._alive -= 1
+            self._failure = ItemError(stage="answer", type="ActorDiedError", message=f"replica died: {error}")
+            actor = None
+            if not self._alive:
+                for _ in range(self._idle.qsize() + 1):  # wake the calls waiting for a replica
+                    self._idle.put_nowait(None)
+            return AnswerOutcome(error=self._failure, attempts=1)
+        except ray.exceptions.RayError as error:
             cause = getattr(error, "cause", None) or error
             failure = ItemError(stage="answer", type=type(cause).__name__, message=f"replica failed: {cause}")
             return AnswerOutcome(error=failure, refused=isinstance(cause, ConfigError), attempts=1)
         finally:
-            self._idle.put_nowait(actor)
+            if actor is not None:
+                self._idle.put_nowait(actor)
 
 
 class RayExecutor:
@@ -135,10 +168,13 @@ class RayExecutor:
         import ray
 
         resources = entry.resources or strategy.replica_resources()
-        cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
+        cluster = ray.cluster_resources()
+        cluster_cpus = float(cluster.get("CPU", 1))
+        if self.address is None:  # a local instance cannot grow: a replica it cannot hold would wait forever
+            _check_fits(entry.name, resources, cluster)
         count = entry.replicas or replica_count(resources, cluster_cpus, pending)
         fits = replica_count(resources, cluster_cpus, count)
-        if self.address is None and count > fits:  # a local instance cannot grow: the rest would wait forever
+        if self.address is None and count > fits:
             _log.warning(
                 "strategies.%s: %d replicas of %s CPU(s) do not fit this machine's %g CPUs; starting %d",
                 entry.name,
@@ -148,28 +184,48 @@ class RayExecutor:
                 fits,
             )
             count = fits
-        per_replica = strategy.max_concurrency or concurrency
+        # a local model answers one call at a time per replica; an endpoint shares --concurrency among them
+        per_replica = strategy.max_concurrency or max(1, math.ceil(concurrency / count))
         actor_class = ray.remote(StrategyReplica).options(
             num_cpus=resources.num_cpus,
             num_gpus=resources.num_gpus,
             memory=resources.memory_mb * 2**20 if resources.memory_mb else None,
             max_concurrency=per_replica,
-            max_restarts=-1,
-            max_task_retries=-1,
+            max_restarts=max_attempts,
+            max_task_retries=max_attempts,
         )
         shared = ray.put(dataset)
-        actors: list[Any] = [
+        started: list[Any] = [
             actor_class.remote(entry, context, shared, scorer_names, max_attempts) for _ in range(count)
         ]
+        healthy: list[Any] = []
         setups: list[SetupReport] = []
-        for actor in actors:
+        failure: ItemError | None = None
+        refused = False
+        for actor in started:
             try:
                 setups.append(ray.get(actor.setup_report.remote()))
-            except ray.exceptions.RayError:
-                continue  # its calls fail with the reason (ReplicaPool.answer)
+                healthy.append(actor)
+            except ray.exceptions.RayError as error:
+                cause = getattr(error, "cause", None) or error
+                failure = ItemError(
+                    stage="prepare", type=type(cause).__name__, message=f"replica setup failed: {cause}"
+                )
+                refused = isinstance(cause, ConfigError)
+                setups.append(SetupReport(details={"failed": failure.message}))
+                ray.kill(actor)
         label = f"{dataset.name}/{entry.name}"
-        self.record = self.record.model_copy(update={"replicas": {**self.record.replicas, label: count}})
-        return ReplicaPool(actors, per_replica, keep_alive=shared), setups
+        self.record = self.record.model_copy(update={"replicas": {**self.record.replicas, label: len(healthy)}})
+        return ReplicaPool(healthy, per_replica, failure, refused, keep_alive=shared), setups
+
+
+def _check_fits(name: str, resources: ReplicaResources, cluster: dict[str, float]) -> None:
+    """A ConfigError when one replica needs more CPUs, GPUs or memory than the local instance has."""
+    needs = {"CPU": resources.num_cpus, "GPU": resources.num_gpus, "memory": (resources.memory_mb or 0) * 2**20}
+    short = [kind for kind, amount in needs.items() if amount > cluster.get(kind, 0.0)]
+    if short:
+        have = ", ".join(f"{kind} {cluster.get(kind, 0.0):g}" for kind in short)
+        raise ConfigError(f"strategies.{name}: a replica needs {resources} but this machine has {have}")
 
 
 def replica_count(resources: ReplicaResources, cluster_cpus: float, pending: int) -> int:

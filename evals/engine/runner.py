@@ -155,6 +155,7 @@ class SuiteRun:
             finally:
                 if self.ray is not None:
                     self.ray.stop()
+                self.cache.close()
             return self._finish()
 
     def _open_store(self) -> RunStore:

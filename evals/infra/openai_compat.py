@@ -115,8 +115,9 @@ class DeadlineTransport(httpx.HTTPTransport):
 
     httpx's timeouts bound each network read, so a server that sends one byte every few seconds keeps a
     request alive forever; here the reply's body raises `httpx.ReadTimeout` (a retried timeout, like any
-    other) once the deadline passes. Connecting and reading the headers stay bounded per read by the
-    client's own timeout."""
+    other) at the first chunk that arrives after the deadline, so a request ends within the deadline plus
+    one read timeout. Connecting and reading the headers stay bounded per read by the client's own timeout.
+    Used by the chat backend; the judge (async) and the fine-tuning jobs API are bounded per read only."""
 
     def __init__(self, deadline_s: float, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

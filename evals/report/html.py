@@ -115,7 +115,10 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     leaderboard_path = results_dir / LEADERBOARD_FILE
     if not leaderboard_path.exists():
         raise EvalsError(f"{leaderboard_path}: no leaderboard to report on; run `evals run` first")
-    leaderboard = read_table(leaderboard_path).sort_values(["dataset", "suite", "strategy"], ignore_index=True)
+    leaderboard = read_table(leaderboard_path)
+    leaderboard = leaderboard.assign(suite=leaderboard.get("suite", pd.Series("", index=leaderboard.index)))
+    leaderboard = leaderboard.assign(suite=leaderboard["suite"].fillna("").astype(str))
+    leaderboard = leaderboard.sort_values(["dataset", "suite", "strategy"], ignore_index=True)
     if leaderboard.empty:
         raise EvalsError(f"{leaderboard_path}: the leaderboard has no rows; run `evals run` first")
     leaderboard = pd.concat([leaderboard, panel_labels(leaderboard).rename("panel")], axis=1)
@@ -225,19 +228,20 @@ def item_latencies(
 
 
 def trend_rows(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, TrendSeries]]:
-    """The history rows trend plots join, and per dataset what they are: only rows of the dataset's latest
-    configuration (`TREND_KEY`: suite configuration, test set and item count, those of its most recent row),
-    since a metric moving between two configurations is not a trend; and of those only the runs that answered
-    something (a run with n_ok = 0 has quality 0 and no latency or cost: a failure, not a measurement)."""
-    frame = history.assign(finished_at=pd.to_datetime(history["finished_at"], utc=True)).sort_values(
-        "finished_at", kind="stable"
-    )
+    """The history rows trend plots join, and per panel (dataset, and suite where several measured it:
+    `panel_labels`) what they are: only rows of the panel's latest configuration (`TREND_KEY`: suite
+    configuration, test set and item count, those of its most recent row), since a metric moving between two
+    configurations is not a trend; and of those only the runs that answered something (a run with n_ok = 0 has
+    quality 0 and no latency or cost: a failure, not a measurement)."""
+    frame = history.assign(
+        finished_at=pd.to_datetime(history["finished_at"], utc=True), panel=panel_labels(history)
+    ).sort_values("finished_at", kind="stable")
     records = frame.to_dict(orient="records")
     key = pd.Series([tuple(str(row.get(c, "")) for c in TREND_KEY) for row in records], index=frame.index)
     answered = pd.to_numeric(frame.get("n_ok", pd.Series(1, index=frame.index)), errors="coerce").fillna(1) > 0
     keep = pd.Series(False, index=frame.index)
     series: dict[str, TrendSeries] = {}
-    for dataset, rows in frame.groupby("dataset", sort=True):
+    for dataset, rows in frame.groupby("panel", sort=True):
         latest = key[rows.index[-1]]
         same = key[rows.index] == latest
         chosen = rows[same]
@@ -272,7 +276,7 @@ def trend_figure(history: pd.DataFrame, metric: str) -> Figure:
     colors = {strategy: f"C{i % 10}" for i, strategy in enumerate(sorted(history["strategy"].astype(str).unique()))}
     figure, axes = _figure(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
-        panel = frame[frame["dataset"] == dataset]
+        panel = frame[frame["panel"] == dataset]
         for strategy, group in panel.groupby("strategy", sort=True):
             rows = group[group[metric].notna()] if metric in group else group.iloc[0:0]
             if rows.empty:

@@ -265,8 +265,9 @@ def panel_labels(leaderboard: pd.DataFrame) -> pd.Series:
     (suites measure their own configurations and are never mixed in one table or plot)."""
     if "suite" not in leaderboard.columns:  # written before rows were kept per suite
         return leaderboard["dataset"].astype(str)
-    suites = leaderboard.groupby("dataset")["suite"].transform("nunique")
-    with_suite = leaderboard["dataset"].astype(str) + " (suite " + leaderboard["suite"].astype(str) + ")"
+    suite = leaderboard["suite"].fillna("").astype(str)  # a row without one is a suite of its own
+    suites = suite.groupby(leaderboard["dataset"]).transform("nunique")
+    with_suite = leaderboard["dataset"].astype(str) + " (suite " + suite + ")"
     return with_suite.where(suites > 1, leaderboard["dataset"].astype(str))
 
 

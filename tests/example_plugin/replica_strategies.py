@@ -16,6 +16,8 @@ class TrainedReaderParams(StrategyParams):
     die_on: str | None = None
     """An item id whose first answer kills the replica's process (as a lost node would)."""
     fail_setup_in_replicas: bool = False
+    fail_first_replica: bool = False
+    """The first replica to prepare fails (the others, and the driver, succeed)."""
 
 
 class TrainedReader(Strategy):
@@ -26,10 +28,18 @@ class TrainedReader(Strategy):
     params: TrainedReaderParams
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
-        if self.params.fail_setup_in_replicas and os.environ.get("EVALS_REPLICA_TEST_DRIVER") != str(os.getpid()):
+        in_replica = os.environ.get("EVALS_REPLICA_TEST_DRIVER") != str(os.getpid())
+        if self.params.fail_setup_in_replicas and in_replica:
             raise RuntimeError("GPU not found on this replica")
         folder = self.context.cache_dir / "trained_reader"
         folder.mkdir(parents=True, exist_ok=True)
+        if self.params.fail_first_replica and in_replica:
+            try:
+                (folder / "first-replica").touch(exist_ok=False)  # only one process wins the race
+            except FileExistsError:
+                pass
+            else:
+                raise RuntimeError("out of memory on this replica")
         self.documents = {document.id: document.text for document in corpus}
         artifact = folder / "adapter.bin"
         if artifact.exists():
