@@ -150,6 +150,22 @@ def test_suites_sharing_a_dataset_get_their_own_table_and_recommendation(results
     assert "0.990" not in page.split("(suite report-test)</h2>")[1].split("</table>")[0]
 
 
+def test_a_leaderboard_where_every_item_failed_or_costs_are_infinite_still_reports(
+    results_dir: Path, tmp_path: Path
+) -> None:
+    board = pd.read_csv(results_dir / "leaderboard.csv")
+    measured = [c for c in board.columns if c.startswith(("f1", "exact_match", "latency", "cost_per_query"))]
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    board.drop(columns=measured).assign(n_ok=0, n_errors=board["n_items"]).to_csv(failed / "leaderboard.csv")
+    page = build_report(failed, tmp_path / "out-failed").index_html.read_text(encoding="utf-8")
+    assert '<td class="name">extractive_bm25</td>' in page and "(10 failed)" in page
+    infinite = tmp_path / "infinite"
+    infinite.mkdir()
+    board.assign(cost_per_query_usd=float("inf"), setup_cost_usd=float("inf")).to_csv(infinite / "leaderboard.csv")
+    assert build_report(infinite, tmp_path / "out-infinite").index_html.is_file()
+
+
 def test_report_renders_in_headless_chromium(built: Report, tmp_path: Path) -> None:
     chromium = shutil.which(CHROMIUM)
     if chromium is None:

@@ -119,6 +119,8 @@ def build_report(results_dir: Path, out: Path | None = None) -> Report:
     leaderboard = leaderboard.assign(suite=leaderboard.get("suite", pd.Series("", index=leaderboard.index)))
     leaderboard = leaderboard.assign(suite=leaderboard["suite"].fillna("").astype(str))
     leaderboard = leaderboard.sort_values(["dataset", "suite", "strategy"], ignore_index=True)
+    missing = {column: math.nan for column in PLOTTED_COLUMNS if column not in leaderboard.columns}
+    leaderboard = leaderboard.assign(**missing)  # a run where every item failed measured none of them
     if leaderboard.empty:
         raise EvalsError(f"{leaderboard_path}: the leaderboard has no rows; run `evals run` first")
     leaderboard = pd.concat([leaderboard, panel_labels(leaderboard).rename("panel")], axis=1)
@@ -309,8 +311,7 @@ def trend_figure(history: pd.DataFrame, metric: str) -> Figure:
         failed = f"\nnot plotted (answered nothing): {', '.join(chosen.failed)}" if chosen.failed else ""
         ax.set_xlabel(f"run finished (UTC){failed}")
         ax.set_ylabel(TREND_METRICS[metric])
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        _legend(ax)
     return figure
 
 
@@ -321,7 +322,7 @@ def plot_pareto(leaderboard: pd.DataFrame, path: Path) -> Path:
     figure, axes = _figure(len(datasets), height=4.5)
     for ax, dataset in zip(axes, datasets, strict=True):
         rows = leaderboard[leaderboard["panel"] == dataset]
-        plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna() & _answered(rows)]
+        plotted = rows[_priced(rows) & rows["f1"].notna() & _answered(rows)]
         costs, scores = plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist()
         front = pareto_front(costs, scores)
         errors = [
@@ -337,14 +338,20 @@ def plot_pareto(leaderboard: pd.DataFrame, path: Path) -> Path:
             ax.annotate(strategy, (cost, score), xytext=(5, 5), textcoords="offset points", fontsize="small")
         failed = sorted(set(rows.loc[~_answered(rows), "strategy"].astype(str)))
         omitted = sorted(set(rows["strategy"].astype(str)) - set(plotted["strategy"].astype(str)) - set(failed))
-        note = f"\nnot plotted (no positive cost or no F1): {', '.join(omitted)}" if omitted else ""
+        note = f"\nnot plotted (no positive finite cost, or no F1): {', '.join(omitted)}" if omitted else ""
         note += f"\nnot plotted (answered nothing): {', '.join(failed)}" if failed else ""
         _log_scale(ax, "x", costs)
         ax.set_title(f"accuracy vs cost — {dataset}")
         ax.set_xlabel(f"cost per query (USD, log scale){note}")
         ax.set_ylabel("F1 (95% CI)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        _legend(ax)
     return _save(figure, path)
+
+
+def _priced(rows: pd.DataFrame) -> pd.Series:
+    """Rows with a positive, finite cost per query: the only ones a log-scale cost axis can place."""
+    costs = pd.to_numeric(rows["cost_per_query_usd"], errors="coerce")
+    return (costs > 0) & np.isfinite(costs)
 
 
 def _answered(rows: pd.DataFrame) -> pd.Series:
@@ -380,7 +387,7 @@ def plot_latency_percentiles(leaderboard: pd.DataFrame, path: Path) -> Path:
         _log_scale(ax, "y", rows[list(columns)].to_numpy().ravel())
         ax.set_title(f"latency percentiles — {dataset} (per-item results not on disk)")
         ax.set_ylabel("answer() wall time (s, log scale)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        _legend(ax)
     return _save(figure, path)
 
 
@@ -425,7 +432,7 @@ def plot_cost_curves(measured: dict[str, list[MeasuredStrategy]], assumptions: C
         ax.set_title(f"monthly cost of ownership — {dataset}")
         ax.set_xlabel(f"queries per month (log scale){note}")
         ax.set_ylabel("USD per month (log scale)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        _legend(ax)
     return _save(figure, path)
 
 
@@ -434,9 +441,15 @@ def _figure(panels: int, height: float = 3.8) -> tuple[Figure, list[Axes]]:
     return figure, list(figure.subplots(panels, 1, squeeze=False)[:, 0])
 
 
+def _legend(ax: Axes) -> None:
+    """The legend beside the panel, when anything was drawn with a label."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+
+
 def _log_scale(ax: Axes, axis: Literal["x", "y"], values: Iterable[float]) -> None:
-    """Log scale when some value is positive (matplotlib refuses to log-scale none)."""
-    if any(value > 0 for value in values):
+    """Log scale when some value is positive and finite (matplotlib refuses to log-scale none)."""
+    if any(0 < value < math.inf for value in values):
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
@@ -445,6 +458,16 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+PLOTTED_COLUMNS = [
+    *(f"{metric}{suffix}" for metric in ("f1", "exact_match") for suffix in ("", "_ci_low", "_ci_high")),
+    "cost_per_query_usd",
+    "setup_cost_usd",
+    "setup_seconds",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+]
+"""Columns the plots and tables read; NaN (not plotted, shown as —) where the leaderboard lacks them."""
 TABLE_COLUMNS = [
     ("strategy", "strategy"),
     ("n_items", "n"),
@@ -532,7 +555,7 @@ def render_html(groups: Mapping[str, pd.DataFrame], report: Report, sections: Se
 
 
 def _pareto_strategies(rows: pd.DataFrame) -> set[str]:
-    plotted = rows[(rows["cost_per_query_usd"] > 0) & rows["f1"].notna() & _answered(rows)]
+    plotted = rows[_priced(rows) & rows["f1"].notna() & _answered(rows)]
     front = pareto_front(plotted["cost_per_query_usd"].tolist(), plotted["f1"].tolist())
     return {str(plotted["strategy"].iloc[i]) for i in front}
 
