@@ -235,7 +235,7 @@ def trend_rows(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, TrendSeri
     configuration, test set and item count, those of its most recent row), since a metric moving between two
     configurations is not a trend; and of those only the runs that answered something (a run with n_ok = 0 has
     quality 0 and no latency or cost: a failure, not a measurement)."""
-    frame = history.assign(
+    frame = history.copy().assign(  # copy(): one block per dtype, however the table was built
         finished_at=pd.to_datetime(history["finished_at"], utc=True), panel=panel_labels(history)
     ).sort_values("finished_at", kind="stable")
     records = frame.to_dict(orient="records")
