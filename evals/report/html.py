@@ -235,9 +235,13 @@ def trend_rows(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, TrendSeri
     configuration, test set and item count, those of its most recent row), since a metric moving between two
     configurations is not a trend; and of those only the runs that answered something (a run with n_ok = 0 has
     quality 0 and no latency or cost: a failure, not a measurement)."""
-    frame = history.copy().assign(  # copy(): one block per dtype, however the table was built
-        finished_at=pd.to_datetime(history["finished_at"], utc=True), panel=panel_labels(history)
-    ).sort_values("finished_at", kind="stable")
+    frame = (
+        history.copy()
+        .assign(  # copy(): one block per dtype, however the table was built
+            finished_at=pd.to_datetime(history["finished_at"], utc=True), panel=panel_labels(history)
+        )
+        .sort_values("finished_at", kind="stable")
+    )
     records = frame.to_dict(orient="records")
     key = pd.Series([tuple(str(row.get(c, "")) for c in TREND_KEY) for row in records], index=frame.index)
     answered = pd.to_numeric(frame.get("n_ok", pd.Series(1, index=frame.index)), errors="coerce").fillna(1) > 0
