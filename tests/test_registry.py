@@ -65,3 +65,11 @@ def test_evals_list_shows_the_broken_plugins_and_still_lists_the_rest(tmp_path: 
     assert result.returncode == 0, result.stderr
     assert "rag" in result.stdout and "first_sentence" in result.stdout
     assert "broken strategy plugin broken_import" in result.stderr and "not_a_strategy" in result.stderr
+
+
+def test_looking_up_one_strategy_imports_only_that_plugin() -> None:
+    registry = fresh_registry()
+    assert registry.get("closed_book").__name__ == "ClosedBook"
+    assert set(registry._classes) == {"closed_book"} and not registry._broken  # nothing else was imported
+    assert set(registry.broken()) == {"broken_import", "not_a_strategy"}  # listing imports the rest
+    assert "rag" in registry.names()
