@@ -26,10 +26,11 @@ pytest.importorskip("ray")
 QUESTIONS = 16
 
 
-def reader_suite(replicas: int = 3, **params: object) -> Suite:
+def reader_suite(replicas: int = 3, max_attempts: int = 6, **params: object) -> Suite:
     return Suite.model_validate(
         {
             "name": "replicas",
+            "max_attempts": max_attempts,
             "concurrency": 2,
             "scorers": ["squad", "correctness"],
             "datasets": [{"name": "squad-mini", "limit": QUESTIONS}],
@@ -82,6 +83,15 @@ def test_a_replica_killed_mid_item_loses_nothing(tmp_path: Path) -> None:
     lines = store.items_path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == QUESTIONS  # …and its item was retried: none lost, none recorded twice
     assert all(item.status == "ok" for item in outcome.results)
+
+
+def test_an_item_that_kills_every_replica_costs_one_replica_not_the_pool(tmp_path: Path) -> None:
+    poison = "56de15104396321400ee25b7"
+    outcome = run_suite(reader_suite(replicas=2, max_attempts=1, die_always_on=poison), settings(tmp_path))
+    failed = {item.item_id: item for item in outcome.results if item.status == "error"}
+    assert set(failed) == {poison}  # the replica it killed (twice: one restart) left the pool…
+    assert "replica died" in failed[poison].error.message  # type: ignore[union-attr]
+    assert len(outcome.results) == QUESTIONS  # …and the other replica answered everything else
 
 
 def test_a_replica_whose_setup_fails_fails_its_items_with_the_reason(

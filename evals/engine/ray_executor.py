@@ -77,7 +77,9 @@ class StrategyReplica:
 class ReplicaPool:
     """The healthy replicas of one dataset × strategy: each call goes to an idle replica (a replica takes
     `calls_per_replica` calls at once), so a slow replica never holds up items another could answer. A
-    replica that dies for good leaves the pool; once none is left, calls fail with the last reason."""
+    replica that dies for good (out of restarts: Ray already retried the call on each restart) leaves the pool
+    and fails the item it died on, which is not offered to another replica: an item that kills whatever
+    answers it costs one replica, not the pool. Once none is left, calls fail with the last reason."""
 
     def __init__(
         self,
@@ -88,7 +90,8 @@ class ReplicaPool:
         keep_alive: object = None,
     ) -> None:
         self._keep_alive = keep_alive  # the dataset in the object store: a restarted replica is rebuilt from it
-        self._idle: asyncio.Queue[object] = asyncio.Queue()
+        self._idle: asyncio.Queue[object | None] = asyncio.Queue()
+        self._dead: set[int] = set()
         self._alive = len(actors)
         self._failure = failure or ItemError(stage="prepare", type="RuntimeError", message="no replica started")
         self._refused = refused  # the last setup failure was a configuration error: stop the pair
@@ -102,28 +105,39 @@ class ReplicaPool:
 
         from evals.engine.runner import AnswerOutcome
 
+        actor = await self._next_idle()
+        if actor is not None:
+            try:
+                outcome = await actor.answer.remote(item, repeat)  # type: ignore[attr-defined]
+            except ray.exceptions.ActorDiedError as error:
+                self._bury(actor, error)
+                return AnswerOutcome(error=self._failure, attempts=1)
+            except ray.exceptions.RayError as error:
+                cause = getattr(error, "cause", None) or error
+                failure = ItemError(stage="answer", type=type(cause).__name__, message=f"replica failed: {cause}")
+                outcome = AnswerOutcome(error=failure, refused=isinstance(cause, ConfigError), attempts=1)
+            self._idle.put_nowait(actor)
+            return outcome
+        return AnswerOutcome(error=self._failure, refused=self._refused, attempts=0)
+
+    async def _next_idle(self) -> object | None:
+        """An idle live replica, waiting for one; None once every replica is gone."""
+        while self._alive:
+            actor = await self._idle.get()
+            if actor is not None and id(actor) not in self._dead:
+                return actor
+        return None
+
+    def _bury(self, actor: object, error: Exception) -> None:
+        """Leave a dead replica out of the pool; when it was the last, wake every call waiting for one."""
+        if id(actor) in self._dead:
+            return
+        self._dead.add(id(actor))
+        self._alive -= 1
+        self._failure = ItemError(stage="answer", type=type(error).__name__, message=f"replica died: {error}")
         if not self._alive:
-            return AnswerOutcome(error=self._failure, refused=self._refused, attempts=0)
-        actor = await self._idle.get()
-        if not self._alive:  # the last replica died while this call waited
-            return AnswerOutcome(error=self._failure, refused=self._refused, attempts=0)
-        try:
-            return await actor.answer.remote(item, repeat)  # type: ignore[attr-defined]
-        except ray.exceptions.ActorDiedError as error:  # out of restarts: leave it out of the pool
-            self._alive -= 1
-            self._failure = ItemError(stage="answer", type="ActorDiedError", message=f"replica died: {error}")
-            actor = None
-            if not self._alive:
-                for _ in range(self._idle.qsize() + 1):  # wake the calls waiting for a replica
-                    self._idle.put_nowait(None)
-            return AnswerOutcome(error=self._failure, attempts=1)
-        except ray.exceptions.RayError as error:
-            cause = getattr(error, "cause", None) or error
-            failure = ItemError(stage="answer", type=type(cause).__name__, message=f"replica failed: {cause}")
-            return AnswerOutcome(error=failure, refused=isinstance(cause, ConfigError), attempts=1)
-        finally:
-            if actor is not None:
-                self._idle.put_nowait(actor)
+            for _ in range(self.slots):
+                self._idle.put_nowait(None)
 
 
 class RayExecutor:

@@ -15,6 +15,8 @@ from evals.core.types import Answer, Document, QAItem, SetupReport
 class TrainedReaderParams(StrategyParams):
     die_on: str | None = None
     """An item id whose first answer kills the replica's process (as a lost node would)."""
+    die_always_on: str | None = None
+    """An item id that kills the replica's process every time it is answered (a poison item)."""
     fail_setup_in_replicas: bool = False
     fail_first_replica: bool = False
     """The first replica to prepare fails (the others, and the driver, succeed)."""
@@ -51,6 +53,8 @@ class TrainedReader(Strategy):
 
     def answer(self, item: QAItem) -> Answer:
         marker = self.context.cache_dir / "trained_reader" / f"died-{item.id}"
+        if item.id == self.params.die_always_on:
+            os.kill(os.getpid(), signal.SIGKILL)
         if item.id == self.params.die_on and not marker.exists():
             marker.write_text("once", encoding="utf-8")
             os.kill(os.getpid(), signal.SIGKILL)
