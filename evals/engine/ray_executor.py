@@ -48,14 +48,14 @@ class StrategyReplica:
     def __init__(
         self, entry: StrategyEntry, context: RunContext, dataset: QADataset, scorer_names: list[str], max_attempts: int
     ) -> None:
-        from evals.engine.runner import _timed_prepare
+        from evals.engine.runner import timed_prepare
 
         configure_model_runtime()
         self.failure: Exception | None = None
         try:  # a failed setup is reported by `setup_report`, with its own exception, not by a dead actor
             params_at = f"strategies.{entry.name}.params"
             self.strategy = STRATEGIES.get(entry.type).from_config(entry.params, params_at, context)
-            self.setup = _timed_prepare(self.strategy, dataset)
+            self.setup = timed_prepare(self.strategy, dataset)
             self.scorers = [SCORERS.get(name)(dataset, context) for name in scorer_names]
         except Exception as error:  # noqa: BLE001 - any setup failure is the replica's reason to leave the pool
             self.failure = error

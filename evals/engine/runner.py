@@ -301,14 +301,14 @@ class SuiteRun:
         """
         if any(r.dataset == dataset.name and r.strategy == entry.name for r in self.manifest.setups):
             if prepare:
-                _timed_prepare(strategy, dataset)
+                timed_prepare(strategy, dataset)
             return
         knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
         setup_key = content_hash({"setup": identity, "dataset": knowledge}, length=32)
         stored = self.cache.get_setup(setup_key)
         if prepare or stored is None:
             self.console.print(f"Preparing [bold]{entry.name}[/] on {dataset.name} …")
-            report = _timed_prepare(strategy, dataset)
+            report = timed_prepare(strategy, dataset)
             if report.cached and stored is not None:
                 report = stored.model_copy(update={"cached": True})
             elif not report.cached:
@@ -498,7 +498,7 @@ def _redacted(answer: Answer) -> Answer:
     return answer if redacted == serialized else Answer.model_validate_json(redacted)
 
 
-def _timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:
+def timed_prepare(strategy: Strategy, dataset: QADataset) -> SetupReport:
     """`prepare`, with the wall time measured here when the strategy reports none; Ctrl-C stops it at once."""
     started = time.perf_counter()
     with _interruptible():
