@@ -246,12 +246,14 @@ class SuiteRun:
             concurrency = self.settings.concurrency or self.suite.concurrency
             limit = min(filter(None, (concurrency, strategy.max_concurrency)))
             replicas = self._replicas(dataset, entry, strategy, len(misses), concurrency) if misses else None
-            semaphore = asyncio.Semaphore(replicas.slots if replicas is not None else limit)
+            workers = min(len(pending), replicas.slots if replicas is not None else limit)
             refusals: list[ItemError] = []  # the first configuration error (401/403/404, bad key) of this pair
+            queue = iter(pending)  # shared by the workers: each takes the next item when it is free
             with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
 
-                async def one(item: QAItem, repeat: int) -> None:
-                    async with semaphore:
+                async def worker() -> None:
+                    # `workers` tasks, not one per item: 100,000 pending items would otherwise be 100,000 tasks
+                    for item, repeat in queue:
                         with answering_repeat(repeat):  # the task's context: its worker thread inherits it
                             result = await self._answer_item(
                                 dataset,
@@ -263,10 +265,10 @@ class SuiteRun:
                                 refusals,
                                 replicas,
                             )
-                    self._record(result)
-                    advance()
+                        self._record(result)
+                        advance()
 
-                await asyncio.gather(*(one(item, repeat) for item, repeat in pending))
+                await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             strategy.close()
 
