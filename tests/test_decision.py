@@ -303,12 +303,6 @@ def risk(strategy: str, misled: float | None, reads_corpus: bool = True) -> Sour
         reads_corpus=reads_corpus,
         misled_rate=misled,
         misled_ci=(None, None) if misled is None else (max(0.0, misled - 0.1), min(1.0, misled + 0.1)),
-        rejection_rate=0.0,
-        rejection_ci=(0.0, 0.1),
-        accuracy_clean=0.7,
-        accuracy_noisy=0.4,
-        accuracy_drop=0.3,
-        accuracy_drop_ci=(0.2, 0.4),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -159,3 +160,11 @@ def _no_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their key; a developer's own OPENAI_API_KEY must not leak into them."""
     if "OPENAI_API_KEY" in os.environ:
         monkeypatch.delenv("OPENAI_API_KEY")
+
+
+def test_the_ray_executor_without_ray_installed_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.engine.ray_executor import RayExecutor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    with pytest.raises(ConfigError, match=r"--executor ray needs Ray: pip install 'rag-or-finetune\[ray\]'"):
+        RayExecutor(None).start()

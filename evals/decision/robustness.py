@@ -162,28 +162,19 @@ class Estimate(BaseModel):
     n_clusters: int
 
     @classmethod
-    def of(
-        cls,
-        values: Sequence[float],
-        clusters: Sequence[str | None],
-        seed: int = 0,
-        bounds: tuple[float, float] = (0, 1),
-    ) -> Estimate:
-        """The clustered mean of `values` with its cluster-bootstrap CI, clipped to `bounds` (the metric's range)."""
+    def of(cls, values: Sequence[float], clusters: Sequence[str | None], seed: int = 0) -> Estimate:
+        """The clustered mean of `values` with its cluster-bootstrap CI (`clustered_mean`: within the data's
+        range); None where undefined."""
         result: ClusteredMean = clustered_mean(np.asarray(values, dtype=np.float64), list(clusters), seed=seed)
-        low, high = result.ci_low, result.ci_high
 
-        def finite(value: float) -> float | None:
+        def defined(value: float) -> float | None:
             return None if math.isnan(value) else value
 
-        def clip(value: float) -> float | None:
-            return None if math.isnan(value) else min(max(value, bounds[0]), bounds[1])
-
         return cls(
-            mean=finite(result.mean),
-            se=finite(result.se),
-            ci_low=clip(low),
-            ci_high=clip(high),
+            mean=defined(result.mean),
+            se=defined(result.se),
+            ci_low=defined(result.ci_low),
+            ci_high=defined(result.ci_high),
             n=result.n,
             n_clusters=result.n_clusters,
         )
@@ -281,20 +272,14 @@ class RobustnessResult(BaseModel):
 
 
 class SourceRisk(BaseModel):
-    """What `evals recommend --untrusted-sources` and the report need per strategy: how wrong, noisy or
-    missing documents move its answers."""
+    """What `evals recommend` needs per strategy: whether it reads the corpus, and how often a planted wrong
+    document misled it (the full figures are in `StrategyRobustness`)."""
 
     strategy: str
     dataset: str = Field(description="the dataset the scenario's variants were built from")
     reads_corpus: bool
     misled_rate: float | None = Field(description="share of answers repeating a planted wrong value")
     misled_ci: tuple[float | None, float | None]
-    rejection_rate: float | None = Field(description="share of abstentions when no document has the answer")
-    rejection_ci: tuple[float | None, float | None]
-    accuracy_clean: float | None = Field(description="accuracy at the lowest noise rate")
-    accuracy_noisy: float | None = Field(description="accuracy at the highest noise rate")
-    accuracy_drop: float | None
-    accuracy_drop_ci: tuple[float | None, float | None]
 
 
 def load_robustness(path: Path) -> RobustnessResult:
@@ -308,24 +293,17 @@ def load_robustness(path: Path) -> RobustnessResult:
 
 
 def source_risks(result: RobustnessResult) -> dict[str, SourceRisk]:
-    """Strategy name → its misled, rejection and noise figures (the API for recommend and the report)."""
-    risks = {}
-    for row in result.strategies:
-        clean, noisy = row.noise[0].accuracy, row.noise[-1].accuracy
-        risks[row.strategy] = SourceRisk(
+    """Strategy name → its `SourceRisk` (what `evals recommend` weighs)."""
+    return {
+        row.strategy: SourceRisk(
             strategy=row.strategy,
             dataset=result.dataset,
             reads_corpus=row.reads_corpus,
             misled_rate=row.counterfactual.misled_rate.mean,
             misled_ci=(row.counterfactual.misled_rate.ci_low, row.counterfactual.misled_rate.ci_high),
-            rejection_rate=row.absent.rejection_rate.mean,
-            rejection_ci=(row.absent.rejection_rate.ci_low, row.absent.rejection_rate.ci_high),
-            accuracy_clean=clean.mean,
-            accuracy_noisy=noisy.mean,
-            accuracy_drop=row.accuracy_drop.mean,
-            accuracy_drop_ci=(row.accuracy_drop.ci_low, row.accuracy_drop.ci_high),
         )
-    return risks
+        for row in result.strategies
+    }
 
 
 def load_source_risks(path: Path) -> dict[str, SourceRisk]:
@@ -698,8 +676,8 @@ def _strategy_robustness(
     def results(dataset: QADataset) -> list[ItemResult]:
         return _in_item_order(by_pair.get((dataset.name, entry.name), []), items)
 
-    def estimate(values: Sequence[float], bounds: tuple[float, float] = (0, 1)) -> Estimate:
-        return Estimate.of(values, clusters, seed, bounds)
+    def estimate(values: Sequence[float]) -> Estimate:
+        return Estimate.of(values, clusters, seed)
 
     noise_points, accuracies = [], []
     for rate, count, dataset in zip(variants.noise_rates, variants.noise_docs, variants.noise, strict=True):
@@ -732,7 +710,7 @@ def _strategy_robustness(
         answer_seconds=round(sum(value for value in seconds if not math.isnan(value)), 3),
         answered=sum(result.status == "ok" and not result.cached for result in all_results),
         noise=noise_points,
-        accuracy_drop=estimate(list(np.asarray(accuracies[0]) - np.asarray(accuracies[-1])), bounds=(-1, 1)),
+        accuracy_drop=estimate(list(np.asarray(accuracies[0]) - np.asarray(accuracies[-1]))),
         counterfactual=CounterfactualScores(
             dataset=variants.counterfactual.name,
             misled_rate=estimate(

@@ -148,7 +148,10 @@ class RayExecutor:
         self.record = ExecutorRecord(kind="ray", ray_address=self.address)
 
     def start(self) -> None:
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'rag-or-finetune[ray]'") from None
 
         options: dict[str, object] = {
             "include_dashboard": False,

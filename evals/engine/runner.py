@@ -217,12 +217,15 @@ class SuiteRun:
             if (name, label) == (dataset.name, entry.name)
         }
         pending = [(item, r) for item in dataset.test for r in repeats if (item.id, r) not in done]
-        misses = [
-            (item, r) for item, r in pending if not (self.settings.use_cache and self.cache.get(keys[(item.id, r)]))
-        ]
+        hits = {  # read once here: they decide whether to prepare, then answer their items
+            (item.id, r): answer
+            for item, r in pending
+            if self.settings.use_cache and (answer := self.cache.get(keys[(item.id, r)])) is not None
+        }
+        misses = len(pending) - len(hits)
         try:
             try:
-                self._record_setup(dataset, entry, strategy, identity, prepare=bool(misses))
+                self._record_setup(dataset, entry, strategy, identity, prepare=misses > 0)
             except EvalsError:
                 raise  # the user's input or setup is wrong: stop with a clear message
             except Exception as error:  # a failed setup fails this pair's items, not the whole run
@@ -245,7 +248,7 @@ class SuiteRun:
                 return
             concurrency = self.settings.concurrency or self.suite.concurrency
             limit = min(filter(None, (concurrency, strategy.max_concurrency)))
-            replicas = self._replicas(dataset, entry, strategy, len(misses), concurrency) if misses else None
+            replicas = self._replicas(dataset, entry, strategy, misses, concurrency) if misses else None
             workers = min(len(pending), replicas.slots if replicas is not None else limit)
             refusals: list[ItemError] = []  # the first configuration error (401/403/404, bad key) of this pair
             queue = iter(pending)  # shared by the workers: each takes the next item when it is free
@@ -261,6 +264,7 @@ class SuiteRun:
                                 strategy,
                                 item,
                                 keys[(item.id, repeat)],
+                                hits.pop((item.id, repeat), None),
                                 scorers,
                                 refusals,
                                 replicas,
@@ -280,6 +284,7 @@ class SuiteRun:
         if self.ray is None:
             return None
         scorer_names = list(self.scorer_factories)
+        self.console.print(f"Starting replicas of [bold]{entry.name}[/] on Ray for {misses} item(s) …")
         pool, setups = self.ray.replicas(
             entry, strategy, self.context, dataset, scorer_names, self.suite.max_attempts, misses, concurrency
         )
@@ -339,11 +344,13 @@ class SuiteRun:
         strategy: Strategy,
         item: QAItem,
         key: str,
+        cached: Answer | None,
         scorers: Sequence[Scorer],
         refusals: list[ItemError],
         replicas: ReplicaPool | None = None,
     ) -> ItemResult:
-        """Answer (from the cache, here, or on a Ray replica), score and return one item's result. Once the
+        """Answer (`cached`, from the answer cache under `key`; else here or on a Ray replica, then stored under
+        `key`), score and return one item's result. Once the
         endpoint refused the strategy's configuration (`refusals`), later items of the pair are failed with
         that reason without calling it again: a wrong key is not worth a request per item."""
         base = {
@@ -353,7 +360,6 @@ class SuiteRun:
             "cluster": dataset.cluster_of(item),
             "repeat": current_repeat(),
         }
-        cached = self.cache.get(key) if self.settings.use_cache else None
         max_attempts = self.suite.max_attempts
         if cached is not None:
             scores, scorer_errors = await score_answer(scorers, item, cached, max_attempts)

@@ -647,26 +647,21 @@ def _freshness_html(result: FreshnessResult) -> str:
         "unchanged: F1 stale",
         "unchanged: F1 updated",
     ]
-    rows = []
-    for row in result.strategies:
-        kind = update_path_label(row.update_path, row.update_cached)
-        cells = [
-            f'<td class="name">{e(row.strategy)}</td>',
-            f'<td class="name">{e(kind)}</td>',
-            f"<td>{row.update_seconds:.3g}</td>",
-            f"<td>{e(usd(row.update_cost_usd))}</td>",
-            f"<td>{row.stale.changed.f1:.3f}</td>",
-            f"<td>{row.updated.changed.f1:.3f}</td>",
-            f"<td>{row.stale.changed.exact_match:.3f} → {row.updated.changed.exact_match:.3f}</td>",
-            f"<td>{row.stale.unchanged.f1:.3f}</td>",
-            f"<td>{row.updated.unchanged.f1:.3f}</td>",
+    rows = [
+        [
+            e(row.strategy),
+            e(update_path_label(row.update_path, row.update_cached)),
+            f"{row.update_seconds:.3g}",
+            e(usd(row.update_cost_usd)),
+            f"{row.stale.changed.f1:.3f}",
+            f"{row.updated.changed.f1:.3f}",
+            f"{row.stale.changed.exact_match:.3f} → {row.updated.changed.exact_match:.3f}",
+            f"{row.stale.unchanged.f1:.3f}",
+            f"{row.updated.unchanged.f1:.3f}",
         ]
-        rows.append('<tr class="freshness">' + "".join(cells) + "</tr>")
-    header = "".join(f"<th>{e(column)}</th>" for column in columns)
-    return (
-        f'{head}<div class="scroll"><table id="freshness"><thead><tr>{header}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+        for row in result.strategies
+    ]
+    return head + _table_html("freshness", columns, rows, names=2)
 
 
 def _robustness_html(result: RobustnessResult) -> str:
@@ -693,27 +688,32 @@ def _robustness_html(result: RobustnessResult) -> str:
         f"accuracy at {high_rate:g}",
         "accuracy drop",
     ]
-    rows = []
-    for risk in source_risks(result).values():
-        cells = [
-            f'<td class="name">{e(risk.strategy)}</td>',
-            f'<td class="name">{"yes" if risk.reads_corpus else "no"}</td>',
-            f"<td>{_interval(risk.misled_rate, risk.misled_ci)}</td>",
-            f"<td>{_interval(risk.rejection_rate, risk.rejection_ci)}</td>",
-            f"<td>{_interval(risk.accuracy_clean, (None, None))}</td>",
-            f"<td>{_interval(risk.accuracy_noisy, (None, None))}</td>",
-            f"<td>{_interval(risk.accuracy_drop, risk.accuracy_drop_ci)}</td>",
+    rows = [
+        [
+            e(row.strategy),
+            "yes" if row.reads_corpus else "no",
+            row.counterfactual.misled_rate.text(),
+            row.absent.rejection_rate.text(),
+            row.noise[0].accuracy.text(),
+            row.noise[-1].accuracy.text(),
+            row.accuracy_drop.text(),
         ]
-        rows.append('<tr class="robustness">' + "".join(cells) + "</tr>")
-    header = "".join(f"<th>{e(column)}</th>" for column in columns)
-    return (
-        f'{head}<div class="scroll"><table id="robustness"><thead><tr>{header}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        for row in result.strategies
+    ]
+    return head + _table_html("robustness", columns, rows, names=2)
+
+
+def _table_html(table_id: str, columns: Sequence[str], rows: Sequence[Sequence[str]], names: int) -> str:
+    """A scrolling table with id `table_id` and that class on its rows; the first `names` cells of a row
+    (HTML, already escaped) are left-aligned names, the rest numbers."""
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    body = "".join(
+        f'<tr class="{table_id}">'
+        + "".join(f'<td class="name">{cell}</td>' if i < names else f"<td>{cell}</td>" for i, cell in enumerate(row))
+        + "</tr>"
+        for row in rows
     )
-
-
-def _interval(value: float | None, ci: tuple[float | None, float | None]) -> str:
-    if value is None:
-        return "—"
-    low, high = ci
-    return f"{value:.2f}" + (f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else "")
+    return (
+        f'<div class="scroll"><table id="{table_id}"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
