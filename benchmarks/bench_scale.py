@@ -9,7 +9,9 @@ same run, on the same machine, so a busy machine moves both sides.
   the durable loop.
 - warm: the same run again (`--fresh`: a new run, every answer from the cache). Goal: <= 2x the durable loop.
 - peak RSS: `evals run` (cold) at each size in --rss-items, each in its own process, measured with
-  `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss` by a wrapper process. Goal: <= 400 MB and flat in N.
+  `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss` by a wrapper process. Goal: <= 400 MB and flat in N. The
+  peak of loading the same dataset alone (its own copy of the file, so Hugging Face `datasets` converts it
+  afresh, as in the run) is reported next to it: the part of the run's peak that is the dataset's.
 - `evals score` on a full-dev-sized SQuAD v1.1 file (the shared dev subset's articles repeated with new ids up
   to 10,570 questions) against the official v1.1 evaluation script (its logic, inline below). Goal: <= 1.5x.
 - scorer throughput: `SquadScorer.score` (EM and F1, normalized) against ragas's non-LLM `ExactMatch` on the
@@ -192,6 +194,15 @@ result = {"seconds": seconds, "max_rss_mb": peak, "returncode": done.returncode,
 print(json.dumps(result))
 """
 
+# Loads a suite's datasets and does nothing else: the share of a run's peak RSS that is the loaded dataset's.
+LOAD_ONLY = r"""
+import sys
+from pathlib import Path
+from evals import load_suite
+from evals.data import load_dataset
+datasets = [load_dataset(spec) for spec in load_suite(Path(sys.argv[1])).dataset_specs()]
+"""
+
 # A local OpenAI-compatible endpoint: every chat completion is answered after SERVER_DELAY_S; /stats says how
 # many were answered between the first arrival and the last reply.
 SERVER = r"""
@@ -362,17 +373,23 @@ def bench_runs(scratch: Path, n: int, repeats: int) -> tuple[list[dict[str, Any]
 
 
 def bench_memory(scratch: Path, sizes: Sequence[int], known: dict[int, float]) -> tuple[list[dict[str, Any]], dict]:
-    """Peak RSS of a cold `evals run` at each size (each in its own process)."""
+    """Peak RSS of a cold `evals run` at each size (each in its own process), and of loading its dataset alone."""
     peaks = dict(known)
+    loading: dict[int, float] = {}
     for n in sizes:
-        if n in peaks:
-            continue
-        folder = scratch / f"rss-{n}"
-        folder.mkdir()
-        suite = write_suite(folder, write_items(folder, n), f"rss-{n}", ECHO)
-        result = measured(evals_command("run", str(suite), "--no-progress"), folder, environment(folder / "cache"))
-        peaks[n] = result["max_rss_mb"]
-        print(f"  peak RSS at {n:,} items: {peaks[n]:.0f} MB ({result['seconds']:.1f} s)", file=sys.stderr)
+        alone = scratch / f"load-{n}"
+        alone.mkdir()
+        suite = write_suite(alone, write_items(alone, n), f"load-{n}", ECHO)
+        loaded = measured([sys.executable, "-c", LOAD_ONLY, str(suite)], alone, environment(alone / "cache"))
+        loading[n] = loaded["max_rss_mb"]
+        if n not in peaks:
+            folder = scratch / f"rss-{n}"
+            folder.mkdir()
+            suite = write_suite(folder, write_items(folder, n), f"rss-{n}", ECHO)
+            result = measured(evals_command("run", str(suite), "--no-progress"), folder, environment(folder / "cache"))
+            peaks[n] = result["max_rss_mb"]
+        note = f"loading the dataset alone: {loading[n]:.0f} MB"
+        print(f"  peak RSS at {n:,} items: {peaks[n]:.0f} MB ({note})", file=sys.stderr)
     smallest, largest = min(sizes), max(sizes)
     growth = ratio(peaks[largest], peaks[smallest])
     figures = [
@@ -393,7 +410,10 @@ def bench_memory(scratch: Path, sizes: Sequence[int], known: dict[int, float]) -
                 ratio=growth,
             )
         )
-    return figures, {"peak_rss_mb": {str(n): peaks[n] for n in sorted(peaks)}}
+    return figures, {
+        "peak_rss_mb": {str(n): peaks[n] for n in sorted(peaks)},
+        "dataset_load_peak_rss_mb": {str(n): loading[n] for n in sorted(loading)},
+    }
 
 
 # ------------------------------------------------------------------------------------------- evals score

@@ -20,6 +20,7 @@ from fault_server import CLIENT_TIMEOUT_S, FAULT_KINDS, FaultConfig, FaultServer
 
 from evals import RunSettings, load_suite, run_suite
 from evals.core.types import Answer, SetupReport
+from evals.results.item_columns import ColumnCollector
 from evals.results.leaderboard import (
     HISTORY_FILE,
     LEADERBOARD_FILE,
@@ -261,7 +262,7 @@ def test_undefined_aggregates_are_nan_never_an_exception(tmp_path: Path) -> None
     update_leaderboard(tmp_path, [])
     assert not (tmp_path / LEADERBOARD_FILE).exists()  # ... and writes no leaderboard
 
-    empty = aggregate_metrics([], None, 0, ["f1"])
+    empty = aggregate_metrics(ColumnCollector().columns(), None, 0, ["f1"])
     assert all(math.isnan(value) for value in empty.values())
 
     failed = [

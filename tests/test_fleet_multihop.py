@@ -69,9 +69,9 @@ def test_bm25_runs_and_hit_rate_exceeds_recall_on_two_gold_documents(tmp_path: P
         load_suite(suite),
         RunSettings(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False),
     )
-    assert len(outcome.results) == 48 and all(result.status == "ok" for result in outcome.results)
+    assert len(list(outcome.items())) == 48 and all(result.status == "ok" for result in outcome.items())
     (row,) = outcome.rows
     assert 0 < row.metrics["recall_at_k"] < row.metrics["hit_at_k"] <= 1
     # a question whose two gold documents were both retrieved scores the same on both; one of two, half recall
-    halves = [r.scores for r in outcome.results if r.scores["hit_at_k"] == 1 and r.scores["recall_at_k"] == 0.5]
+    halves = [r.scores for r in outcome.items() if r.scores["hit_at_k"] == 1 and r.scores["recall_at_k"] == 0.5]
     assert halves

@@ -55,7 +55,7 @@ def test_a_key_echoed_inside_an_answer_is_never_stored(tmp_path: Path, monkeypat
     write_dataset(tmp_path / "qa.jsonl", 4, markers={0: "ECHOKEY", 1: "ECHOKEY"})
     with FaultServer(FaultConfig()).serve() as base_url:
         outcome = run_suite(load_suite(write_suite(tmp_path, tmp_path / "qa.jsonl", base_url)), settings(tmp_path))
-    echoed = [item for item in outcome.results if item.answer and "***" in item.answer.text]
+    echoed = [item for item in outcome.items() if item.answer and "***" in item.answer.text]
     assert len(echoed) == 2
     stored = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert stored and not any(KEY.encode() in path.read_bytes() for path in stored)
@@ -70,7 +70,7 @@ def test_a_server_trickling_its_reply_times_out_as_a_whole_and_odd_200s_are_name
         suite = load_suite(write_suite(tmp_path, tmp_path / "qa.jsonl", base_url, max_attempts=2))
         outcome = run_suite(suite, settings(tmp_path))
         time.sleep(0.5)  # the server notices the hang-up at its next write
-    failed = {item.item_id: item for item in outcome.results if item.status == "error"}
+    failed = {item.item_id: item for item in outcome.items() if item.status == "error"}
     assert set(failed) == {"q0001", "q0003", "q0005"}
     trickled = failed["q0001"]
     assert trickled.attempts == 2 and "timed out" in trickled.error.message  # type: ignore[union-attr]

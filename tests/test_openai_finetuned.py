@@ -298,9 +298,9 @@ def test_runner_records_the_job_in_the_manifest(
     assert setup.setup.details["fine_tuned_model"] == "ft:gpt-4o-mini-2024-07-18:org:squad-mini:B7kQ2xVd"
     assert setup.setup.training_tokens == 8961 and setup.setup_cost_usd == pytest.approx(8961 * 3.00 / 1e6)
     assert len(server.requests[0]["fields"]["file"].splitlines()) == 50
-    assert [(r.status, r.answer.text if r.answer else None) for r in outcome.results] == [
+    assert [(r.status, r.answer.text if r.answer else None) for r in outcome.items()] == [
         ("ok", "The north"),
         ("ok", "1130"),
     ]
-    assert all(r.scores["f1"] == 1.0 for r in outcome.results)
+    assert all(r.scores["f1"] == 1.0 for r in outcome.items())
     assert PLANTED_KEY not in manifest_file.read_text()

@@ -173,7 +173,7 @@ def test_judge_tokens_are_priced_into_the_run(judge_env: Path, monkeypatch: pyte
             load_suite(suite),
             RunSettings(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False),
         )
-    for result in outcome.results:
+    for result in outcome.items():
         tokens_in, tokens_out = result.scores["judge_input_tokens"], result.scores["judge_output_tokens"]
         assert tokens_in > 0
         assert result.judge_cost_usd == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6)

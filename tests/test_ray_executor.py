@@ -66,12 +66,12 @@ def test_setup_runs_once_for_all_replicas_and_results_match_the_local_executor(t
 
     local = run_suite(reader_suite(), settings(tmp_path / "local", executor="local"))
     assert local.manifest.executor.kind == "local"
-    answers = {item.item_id: (item.answer.text, item.scores) for item in local.results if item.answer}
-    assert {item.item_id: (item.answer.text, item.scores) for item in remote.results if item.answer} == answers
+    answers = {item.item_id: (item.answer.text, item.scores) for item in local.items() if item.answer}
+    assert {item.item_id: (item.answer.text, item.scores) for item in remote.items() if item.answer} == answers
     assert len(answers) == QUESTIONS
 
     cached = run_suite(reader_suite(), settings(tmp_path / "ray").model_copy(update={"resume": False}))
-    assert all(item.cached for item in cached.results)  # the driver answered every item from its cache
+    assert all(item.cached for item in cached.items())  # the driver answered every item from its cache
     assert cached.manifest.executor.replicas == {}  # so no replica was started
 
 
@@ -82,16 +82,16 @@ def test_a_replica_killed_mid_item_loses_nothing(tmp_path: Path) -> None:
     store = RunStore(next(runs_dir(tmp_path / "results").iterdir()))
     lines = store.items_path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == QUESTIONS  # …and its item was retried: none lost, none recorded twice
-    assert all(item.status == "ok" for item in outcome.results)
+    assert all(item.status == "ok" for item in outcome.items())
 
 
 def test_an_item_that_kills_every_replica_costs_one_replica_not_the_pool(tmp_path: Path) -> None:
     poison = "56de15104396321400ee25b7"
     outcome = run_suite(reader_suite(replicas=2, max_attempts=1, die_always_on=poison), settings(tmp_path))
-    failed = {item.item_id: item for item in outcome.results if item.status == "error"}
+    failed = {item.item_id: item for item in outcome.items() if item.status == "error"}
     assert set(failed) == {poison}  # the replica it killed (twice: one restart) left the pool…
     assert "replica died" in failed[poison].error.message  # type: ignore[union-attr]
-    assert len(outcome.results) == QUESTIONS  # …and the other replica answered everything else
+    assert len(list(outcome.items())) == QUESTIONS  # …and the other replica answered everything else
 
 
 def test_a_replica_whose_setup_fails_fails_its_items_with_the_reason(
@@ -99,8 +99,8 @@ def test_a_replica_whose_setup_fails_fails_its_items_with_the_reason(
 ) -> None:
     monkeypatch.setenv("EVALS_REPLICA_TEST_DRIVER", str(os.getpid()))  # only the driver may prepare
     outcome = run_suite(reader_suite(replicas=1, fail_setup_in_replicas=True), settings(tmp_path))
-    assert len(outcome.results) == QUESTIONS and all(item.status == "error" for item in outcome.results)
-    error = outcome.results[0].error
+    assert len(list(outcome.items())) == QUESTIONS and all(item.status == "error" for item in outcome.items())
+    error = list(outcome.items())[0].error
     assert error is not None and "GPU not found on this replica" in error.message
 
 
@@ -109,7 +109,7 @@ def test_a_replica_whose_setup_fails_leaves_the_pool_and_the_others_answer_every
 ) -> None:
     monkeypatch.setenv("EVALS_REPLICA_TEST_DRIVER", str(os.getpid()))
     outcome = run_suite(reader_suite(replicas=2, fail_first_replica=True), settings(tmp_path))
-    assert len(outcome.results) == QUESTIONS and all(item.status == "ok" for item in outcome.results)
+    assert len(list(outcome.items())) == QUESTIONS and all(item.status == "ok" for item in outcome.items())
     assert outcome.manifest.executor.replicas == {"squad-mini/reader": 1}  # one healthy replica answered
     (setup,) = outcome.manifest.setups
     failed = [replica.details["failed"] for replica in setup.replica_setups if "failed" in replica.details]

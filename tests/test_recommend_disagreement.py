@@ -47,7 +47,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     settings = RunSettings(results_dir=folder / "results", cache_dir=folder / "cache", show_progress=False)
     outcome = run_suite(load_suite(suite), settings)
-    assert len(outcome.results) == 80 and all(result.status == "ok" for result in outcome.results)
+    assert len(list(outcome.items())) == 80 and all(result.status == "ok" for result in outcome.items())
     return folder / "results"
 
 

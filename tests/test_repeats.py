@@ -41,9 +41,9 @@ def settings(results: Path) -> RunSettings:
 
 def test_pass_at_n_and_pass_hat_n_match_their_closed_forms(results: Path) -> None:
     outcome = run_suite(coin_suite(REPEATS), settings(results))
-    assert len(outcome.results) == QUESTIONS * REPEATS  # every repeat is kept
-    assert {(item.item_id, item.repeat) for item in outcome.results} == {
-        (item.item_id, r) for item in outcome.results for r in range(REPEATS)
+    assert len(list(outcome.items())) == QUESTIONS * REPEATS  # every repeat is kept
+    assert {(item.item_id, item.repeat) for item in outcome.items()} == {
+        (item.item_id, r) for item in outcome.items() for r in range(REPEATS)
     }
     (row,) = outcome.rows
     assert row.repeats == REPEATS and row.n_items == QUESTIONS * REPEATS
@@ -64,11 +64,11 @@ def test_pass_at_n_and_pass_hat_n_match_their_closed_forms(results: Path) -> Non
 
 def test_each_repeat_is_cached_and_a_single_repeat_adds_no_repeat_columns(results: Path) -> None:
     again = run_suite(coin_suite(REPEATS), settings(results).model_copy(update={"resume": False}))
-    assert all(item.cached for item in again.results)
+    assert all(item.cached for item in again.items())
     single = run_suite(coin_suite(1), settings(results))
     (row,) = single.rows
     assert row.repeats == 1 and "any_correct" not in row.metrics and "f1_repeat_sd" not in row.metrics
-    assert all(item.cached for item in single.results)  # repeat 0 is the unrepeated answer
+    assert all(item.cached for item in single.items())  # repeat 0 is the unrepeated answer
 
 
 def test_compare_pairs_questions_on_their_mean_over_repeats(results: Path) -> None:

@@ -125,7 +125,7 @@ def test_adding_a_train_split_keeps_the_answers_of_a_strategy_that_never_trains(
     first = run_suite(_table_suite(tmp_path, with_train=False), settings)
     second = run_suite(_table_suite(tmp_path, with_train=True), settings)
     assert first.manifest.run_id != second.manifest.run_id  # the dataset changed, so it is a new run ...
-    assert [result.cached for result in second.results] == [True] * 4  # ... but first_sentence reads no train split
+    assert [result.cached for result in second.items()] == [True] * 4  # ... but first_sentence reads no train split
 
 
 def test_a_strategy_needing_a_corpus_the_dataset_lacks_fails_before_any_work(tmp_path: Path) -> None:
@@ -150,9 +150,9 @@ def test_a_failing_judge_never_changes_the_answers_own_metrics(tmp_path: Path) -
         strategies=[StrategyEntry(name="first_sentence")],
     )
     outcome = run_suite(suite, RunSettings(results_dir=tmp_path, cache_dir=tmp_path / "cache", show_progress=False))
-    assert all(result.status == "ok" for result in outcome.results)
-    down = [result for result in outcome.results if result.item_id.endswith("7")]
-    up = [result for result in outcome.results if not result.item_id.endswith("7")]
+    assert all(result.status == "ok" for result in outcome.items())
+    down = [result for result in outcome.items() if result.item_id.endswith("7")]
+    up = [result for result in outcome.items() if not result.item_id.endswith("7")]
     assert down and up
     assert all(result.scorer_errors == {} and result.scores["flaky_judge"] == 1.0 for result in up)  # retried
     for result in down:

@@ -77,8 +77,8 @@ def test_transient_failures_are_retried_and_permanent_ones_recorded(workdir: Pat
         '[[strategies]]\nname = "broken"\ntype = "flaky"\nparams = {failures_per_item = 0, fail_forever_every = 3}\n'
     )
     outcome = run_suite(load_suite(write_suite(workdir, strategies, extra="max_attempts = 4")), settings(workdir))
-    retried = [r for r in outcome.results if r.strategy == "retried"]
-    broken = [r for r in outcome.results if r.strategy == "broken"]
+    retried = [r for r in outcome.items() if r.strategy == "retried"]
+    broken = [r for r in outcome.items() if r.strategy == "broken"]
     assert all(r.status == "ok" and r.attempts == 3 for r in retried)
     assert outcome.manifest.counts.retries == 40
     failed = [r for r in broken if r.status == "error"]
@@ -94,10 +94,10 @@ def test_failed_setup_fails_its_items_and_the_run_goes_on(workdir: Path) -> None
         '[[strategies]]\nname = "first_sentence"\n'
     )
     outcome = run_suite(load_suite(write_suite(workdir, strategies, limit=5)), settings(workdir))
-    broken = [r for r in outcome.results if r.strategy == "broken"]
+    broken = [r for r in outcome.items() if r.strategy == "broken"]
     assert len(broken) == 5 and all(r.error and r.error.stage == "prepare" for r in broken)
     assert "index server unreachable" in broken[0].error.message  # type: ignore[union-attr]
-    assert all(r.status == "ok" for r in outcome.results if r.strategy == "first_sentence")
+    assert all(r.status == "ok" for r in outcome.items() if r.strategy == "first_sentence")
     rows = {row.strategy: row for row in outcome.rows}
     assert rows["broken"].n_errors == 5 and rows["broken"].metrics["f1"] == 0.0
 
@@ -144,6 +144,6 @@ def test_undefined_scores_survive_the_round_trip_through_items_jsonl(workdir: Pa
     suite = write_suite(workdir, '[[strategies]]\nname = "first_sentence"\n', limit=3)
     suite.write_text(suite.read_text().replace("seed = 0", 'seed = 0\nscorers = ["squad", "faithfulness"]'))
     outcome = run_suite(load_suite(suite), settings(workdir))
-    assert all(math.isnan(r.scores["faithfulness"]) for r in outcome.results)
+    assert all(math.isnan(r.scores["faithfulness"]) for r in outcome.items())
     reread = read_items(workdir / "results")
     assert len(reread) == 3 and all(math.isnan(r.scores["faithfulness"]) for r in reread)

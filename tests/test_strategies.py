@@ -25,17 +25,17 @@ def run(folder: Path, strategies: str, limit: int = 3):
 @pytest.mark.slow
 def test_closed_book_and_rag_on_the_embedded_model(workdir: Path) -> None:
     outcome = run(workdir, '[[strategies]]\nname = "closed_book"\n\n[[strategies]]\nname = "rag"\n')
-    assert all(result.status == "ok" for result in outcome.results)
-    for result in outcome.results:
+    assert all(result.status == "ok" for result in outcome.items())
+    for result in outcome.items():
         answer = result.answer
         assert answer is not None and answer.model == "smollm2-135m-instruct"
         assert answer.usage.input_tokens > 0 and answer.usage.output_tokens > 0
         assert answer.timings["generate"] > 0 and answer.timings["total"] >= answer.timings["generate"]
         assert result.cost_usd is not None and result.cost_usd > 0
-    rag = [r.answer for r in outcome.results if r.strategy == "rag" and r.answer]
+    rag = [r.answer for r in outcome.items() if r.strategy == "rag" and r.answer]
     assert all(len(a.contexts) == 2 and "retrieve" in a.timings for a in rag)
     assert all(set(a.metadata["cited_doc_ids"]) <= {c.doc_id for c in a.contexts} for a in rag)
-    closed = [r.answer for r in outcome.results if r.strategy == "closed_book" and r.answer]
+    closed = [r.answer for r in outcome.items() if r.strategy == "closed_book" and r.answer]
     assert all(not a.contexts for a in closed)
     (setup,) = [s for s in outcome.manifest.setups if s.strategy == "rag"]
     assert setup.setup.model == "all-minilm-l6-v2" and setup.setup_cost_usd > 0
@@ -49,14 +49,14 @@ def test_finetuned_trains_once_and_hybrid_records_routes(workdir: Path) -> None:
         "router = {standard_above = 0.75, complex_below = 0.55}}\n"
     )
     outcome = run(workdir, strategies, limit=6)
-    assert all(result.status == "ok" for result in outcome.results), [r.error for r in outcome.results]
+    assert all(result.status == "ok" for result in outcome.items()), [r.error for r in outcome.items()]
     setups = {s.strategy: s.setup for s in outcome.manifest.setups}
     assert setups["finetuned"].training_tokens > 0 and setups["finetuned"].details["steps"] == 3
     assert not setups["finetuned"].cached and setups["hybrid"].cached  # the same adapter, trained once
     assert setups["hybrid"].details["adapter_sha256"] == setups["finetuned"].details["adapter_sha256"]
-    routes = [r.answer.metadata["route"] for r in outcome.results if r.strategy == "hybrid" and r.answer]
+    routes = [r.answer.metadata["route"] for r in outcome.items() if r.strategy == "hybrid" and r.answer]
     assert len(routes) == 6 and set(routes) <= {"standard", "complex", "combined"}
-    hybrid = [r.answer for r in outcome.results if r.strategy == "hybrid" and r.answer]
+    hybrid = [r.answer for r in outcome.items() if r.strategy == "hybrid" and r.answer]
     assert all(bool(a.contexts) == (a.metadata["route"] != "standard") for a in hybrid)
     assert all(0 <= a.metadata["similarity"] <= 1 for a in hybrid)
 
@@ -65,7 +65,7 @@ def test_finetuned_trains_once_and_hybrid_records_routes(workdir: Path) -> None:
 def test_closed_book_through_an_openai_compatible_server(workdir: Path, llama_server_url: str) -> None:
     generator = f'{{backend = "openai", base_url = "{llama_server_url}", model = "smollm2-135m-instruct"}}'
     outcome = run(workdir, f'[[strategies]]\nname = "closed_book"\nparams = {{generator = {generator}}}\n', limit=2)
-    assert all(r.status == "ok" and r.answer and r.answer.usage.output_tokens > 0 for r in outcome.results)
+    assert all(r.status == "ok" and r.answer and r.answer.usage.output_tokens > 0 for r in outcome.items())
     (setup,) = outcome.manifest.setups
     assert setup.identity["model"]["base_url"].startswith("http://127.0.0.1")
 

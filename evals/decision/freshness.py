@@ -184,7 +184,7 @@ def run_freshness(
     outcome = run_suite(suite, base.model_copy(update={"update_leaderboard": False}), console, datasets)
     setups = {(record.dataset, record.strategy): record for record in outcome.manifest.setups}
     by_pair: dict[tuple[str, str], list[ItemResult]] = {}
-    for item in outcome.results:
+    for item in outcome.items():
         by_pair.setdefault((item.dataset, item.strategy), []).append(item)
     stale_name = datasets[0].name
     result = FreshnessResult(

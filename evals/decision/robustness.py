@@ -615,7 +615,7 @@ def run_robustness(
         settings = RunSettings(results_dir=out.parent if out else Path("results"), show_progress=False)
     outcome = run_suite(suite, settings.model_copy(update={"update_leaderboard": False}), console, variants.datasets())
     by_pair: dict[tuple[str, str], list[ItemResult]] = {}
-    for item_result in outcome.results:
+    for item_result in outcome.items():
         by_pair.setdefault((item_result.dataset, item_result.strategy), []).append(item_result)
     setups = {(record.dataset, record.strategy): record for record in outcome.manifest.setups}
     items = variants.base.test

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import math
 import signal
@@ -69,9 +70,16 @@ class RunSettings(BaseModel):
 
 
 class RunOutcome(BaseModel):
+    """A finished run: its manifest and leaderboard rows. Its item results stay in the run folder (`items()`)."""
+
     manifest: RunManifest
-    results: list[ItemResult]
     rows: list[LeaderboardRow]
+    run_dir: Path
+
+    def items(self) -> Iterator[ItemResult]:
+        """The run's item results, read from its items.jsonl one at a time: a run of 100,000 items is never
+        held in memory unless the caller keeps them."""
+        return RunStore(self.run_dir).iter_items_readonly()
 
 
 def run_suite(
@@ -85,15 +93,7 @@ def run_suite(
     `datasets` replaces the suite's own dataset entries with datasets built in code (a scenario such as
     `evals freshness` composes them); their fingerprints enter the configuration hash as usual."""
     configure_model_runtime()
-    outcomes: list[RunOutcome] = []
-
-    async def main() -> None:
-        # The outcome is passed out, not returned: Python 3.11's asyncio.run formats the main task's repr, its
-        # result (every item result) included, when it restores the SIGINT handler: seconds and MBs at 100k items.
-        outcomes.append(await SuiteRun(suite, settings, console or Console(stderr=True), datasets).run())
-
-    asyncio.run(main())
-    return outcomes[0]
+    return asyncio.run(SuiteRun(suite, settings, console or Console(stderr=True), datasets).run())
 
 
 class SuiteRun:
@@ -121,7 +121,8 @@ class SuiteRun:
             }
         )
         self.store = self._open_store()
-        self.results: dict[ItemKey, ItemResult] = {}
+        self.done: set[ItemKey] = set()
+        """The answers a resumed run already has (only their keys: a run's results stay on disk)."""
         self.ray: RayExecutor | None = None
         if settings.executor == "ray":
             from evals.engine.ray_executor import RayExecutor
@@ -141,22 +142,28 @@ class SuiteRun:
         )
         with self.store.sole_writer():
             self.manifest = self._start_manifest()
-            self.results = {result.key: result for result in self.store.read_items()}
-            if self.results:
-                self.console.print(f"Resuming run {self.store.run_id}: {len(self.results)} item(s) already done")
+            self.done = {result.key for result in self.store.iter_items()}
+            if self.done:
+                self.console.print(f"Resuming run {self.store.run_id}: {len(self.done)} item(s) already done")
             self.store.write_manifest(self.manifest)
             if self.ray is not None:
                 self.ray.start()
             try:
-                for dataset in self.datasets:
-                    scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
-                    for entry in self.suite.strategies:
-                        await self._run_pair(dataset, entry, scorers)
+                await self._run_pairs()
             finally:
                 if self.ray is not None:
                     self.ray.stop()
                 self.cache.close()
+            # Aggregating reads the items back from disk and needs neither the datasets (at 100,000 items the most
+            # memory left: about 190 MB) nor the keys of resumed items: let them go before it.
+            self.datasets, self.done = [], set()
             return self._finish()
+
+    async def _run_pairs(self) -> None:
+        for dataset in self.datasets:
+            scorers = [factory(dataset, self.context) for factory in self.scorer_factories.values()]
+            for entry in self.suite.strategies:
+                await self._run_pair(dataset, entry, scorers)
 
     def _open_store(self) -> RunStore:
         results_dir = self.settings.results_dir
@@ -209,20 +216,19 @@ class SuiteRun:
         strategy = self._build_strategy(entry)
         identity = strategy.identity()
         knowledge = dataset.fingerprint_of(knowledge_read(strategy.update_path()))
-        repeats = range(self.suite.repeats)
-        keys = {(item.id, r): answer_key(identity, knowledge, item, r) for item in dataset.test for r in repeats}
-        done = {
-            (item_id, repeat)
-            for (name, label, item_id, repeat) in self.results
-            if (name, label) == (dataset.name, entry.name)
-        }
-        pending = [(item, r) for item in dataset.test for r in repeats if (item.id, r) not in done]
+        repeats, pair = range(self.suite.repeats), (dataset.name, entry.name)
+
+        def pending() -> Iterator[tuple[QAItem, int]]:  # generated, not listed: at 100,000 items a list is 6 MB
+            return ((item, r) for item in dataset.test for r in repeats if (*pair, item.id, r) not in self.done)
+
+        n_pending = sum(1 for _ in pending())
         hits = {  # read once here: they decide whether to prepare, then answer their items
             (item.id, r): answer
-            for item, r in pending
-            if self.settings.use_cache and (answer := self.cache.get(keys[(item.id, r)])) is not None
+            for item, r in pending()
+            if self.settings.use_cache
+            and (answer := self.cache.get(answer_key(identity, knowledge, item, r))) is not None
         }
-        misses = len(pending) - len(hits)
+        misses = n_pending - len(hits)
         try:
             try:
                 self._record_setup(dataset, entry, strategy, identity, prepare=misses > 0)
@@ -231,8 +237,8 @@ class SuiteRun:
             except Exception as error:  # a failed setup fails this pair's items, not the whole run
                 self.console.print(f"[red]{entry.name} failed to prepare on {dataset.name}:[/] {escape(str(error))}")
                 failure = ItemError(stage="prepare", type=type(error).__name__, message=str(error))
-                for item, repeat in pending:
-                    self._record(
+                for item, repeat in pending():
+                    self.store.append(
                         ItemResult(
                             dataset=dataset.name,
                             strategy=entry.name,
@@ -244,15 +250,15 @@ class SuiteRun:
                         )
                     )
                 return
-            if not pending:
+            if not n_pending:
                 return
             concurrency = self.settings.concurrency or self.suite.concurrency
             limit = min(filter(None, (concurrency, strategy.max_concurrency)))
             replicas = self._replicas(dataset, entry, strategy, misses, concurrency) if misses else None
-            workers = min(len(pending), replicas.slots if replicas is not None else limit)
+            workers = min(n_pending, replicas.slots if replicas is not None else limit)
             refusals: list[ItemError] = []  # the first configuration error (401/403/404, bad key) of this pair
-            queue = iter(pending)  # shared by the workers: each takes the next item when it is free
-            with self._progress(f"{dataset.name} · {entry.name}", len(pending)) as advance:
+            queue = pending()  # shared by the workers: each takes the next item when it is free
+            with self._progress(f"{dataset.name} · {entry.name}", n_pending) as advance:
 
                 async def worker() -> None:
                     # `workers` tasks, not one per item: 100,000 pending items would otherwise be 100,000 tasks
@@ -263,13 +269,13 @@ class SuiteRun:
                                 entry.name,
                                 strategy,
                                 item,
-                                keys[(item.id, repeat)],
+                                functools.partial(answer_key, identity, knowledge, item, repeat),
                                 hits.pop((item.id, repeat), None),
                                 scorers,
                                 refusals,
                                 replicas,
                             )
-                        self._record(result)
+                        self.store.append(result)
                         advance()
 
                 await asyncio.gather(*(worker() for _ in range(workers)))
@@ -293,10 +299,6 @@ class SuiteRun:
         self.manifest.executor = self.ray.record
         self.store.write_manifest(self.manifest)
         return pool
-
-    def _record(self, result: ItemResult) -> None:
-        self.store.append(result)
-        self.results[result.key] = result
 
     def _record_setup(
         self, dataset: QADataset, entry: StrategyEntry, strategy: Strategy, identity: dict, prepare: bool
@@ -343,14 +345,14 @@ class SuiteRun:
         label: str,
         strategy: Strategy,
         item: QAItem,
-        key: str,
+        key: Callable[[], str],
         cached: Answer | None,
         scorers: Sequence[Scorer],
         refusals: list[ItemError],
         replicas: ReplicaPool | None = None,
     ) -> ItemResult:
-        """Answer (`cached`, from the answer cache under `key`; else here or on a Ray replica, then stored under
-        `key`), score and return one item's result. Once the
+        """Answer (`cached`, from the answer cache; else here or on a Ray replica, then stored in the cache under
+        `key()`, its `answer_key`, computed only then), score and return one item's result. Once the
         endpoint refused the strategy's configuration (`refusals`), later items of the pair are failed with
         that reason without calling it again: a wrong key is not worth a request per item."""
         base = {
@@ -379,7 +381,7 @@ class SuiteRun:
             return ItemResult(**base, status="error", attempts=max(outcome.attempts, 1), error=outcome.error)
         answer = outcome.answer
         if cached is None:
-            self.cache.put(key, answer)
+            self.cache.put(key(), answer)
         return ItemResult(
             **base,
             status="ok",
@@ -404,21 +406,16 @@ class SuiteRun:
         return _ProgressBar(label, total, self.console, enabled=self.settings.show_progress)
 
     def _finish(self) -> RunOutcome:
-        results = list(self.results.values())
-        self.manifest.counts = RunCounts(
-            items=len(results),
-            ok=sum(result.status == "ok" for result in results),
-            errors=sum(result.status == "error" for result in results),
-            cached=sum(result.cached for result in results),
-            retries=sum(max(result.attempts - 1, 0) for result in results),
-        )
+        """Count and aggregate the run's items in one pass over items.jsonl, and mark the run complete."""
         self.manifest.finished_at = datetime.now(UTC)
-        rows = build_rows(self.manifest, results, seed=self.suite.seed)
+        counts = RunCounts()
+        rows = build_rows(self.manifest, counts.counting(self.store.iter_items()), seed=self.suite.seed)
+        self.manifest.counts = counts
         if self.settings.update_leaderboard:  # before `complete`: a kill in between finishes it on the next start
             update_leaderboard(self.settings.results_dir, rows)
         self.manifest.status = "complete"
         self.store.write_manifest(self.manifest)
-        return RunOutcome(manifest=self.manifest, results=results, rows=rows)
+        return RunOutcome(manifest=self.manifest, rows=rows, run_dir=self.store.directory)
 
 
 def _check_knowledge(datasets: Sequence[QADataset], update_paths: dict[str, UpdatePath | None]) -> None:

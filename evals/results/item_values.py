@@ -17,6 +17,9 @@ The rule, for a score metric m (exact_match, f1, faithfulness, mrr, ...):
 
 m's mean is the mean of the defined values (`metric_mean`), NaN when there is none. Latency, tokens
 and cost are not scores: they are aggregated over answered items only (`evals.results.leaderboard`).
+
+Rules 3 and 4 are also given on arrays (`measured_values`, `question_means`), for aggregates that keep
+columns of numbers rather than item results (`evals.results.item_columns`).
 """
 
 from __future__ import annotations
@@ -48,16 +51,26 @@ def metric_values(items: Iterable[ItemResult], metric: str) -> FloatArray:
     listed = list(items)
     values = np.fromiter((metric_value(item, metric) for item in listed), dtype=np.float64, count=len(listed))
     answered = np.fromiter((item.status == "ok" for item in listed), dtype=bool, count=len(listed))
+    return measured_values(values, answered)
+
+
+def measured_values(values: FloatArray, answered: npt.NDArray[np.bool_]) -> FloatArray:
+    """Rule 3 on one strategy's values (rules 1 and 2 already applied) and which of its items were answered:
+    all NaN when some were answered but none has the metric defined; else the values."""
     if answered.any() and np.isnan(values[answered]).all():
-        values[:] = math.nan
+        return np.full_like(values, math.nan)
     return values
 
 
 def item_means(items: Sequence[ItemResult], metric: str) -> FloatArray:
     """One value per question (in first-seen order): the mean of its repeats' `metric_values` that are
     defined, NaN when none is. Without repeats, the same as `metric_values`."""
-    values = metric_values(items, metric)
-    codes = _question_codes(items)
+    return question_means(metric_values(items, metric), question_codes(item.item_id for item in items))
+
+
+def question_means(values: FloatArray, codes: npt.NDArray[np.intp]) -> FloatArray:
+    """Rule 4: per question code (0, 1, ... in first-seen order), the mean of its defined values; NaN when
+    none is."""
     defined = ~np.isnan(values)
     sums = np.bincount(codes, weights=np.where(defined, values, 0.0))
     counts = np.bincount(codes, weights=defined.astype(np.float64))
@@ -73,15 +86,10 @@ def answers_by_question(items: Iterable[ItemResult]) -> dict[str, list[ItemResul
     return {question: sorted(answers, key=lambda item: item.repeat) for question, answers in grouped.items()}
 
 
-def question_clusters(items: Sequence[ItemResult]) -> list[str | None]:
-    """The cluster of each question, in the order of `item_means`."""
-    first = {item.item_id: item.cluster for item in reversed(items)}
-    return [first[item_id] for item_id in dict.fromkeys(item.item_id for item in items)]
-
-
-def _question_codes(items: Sequence[ItemResult]) -> npt.NDArray[np.intp]:
+def question_codes(item_ids: Iterable[str]) -> npt.NDArray[np.intp]:
+    """Each answer's question as a code: 0, 1, ... in first-seen order (the order of `item_means`)."""
     order: dict[str, int] = {}
-    return np.fromiter((order.setdefault(item.item_id, len(order)) for item in items), dtype=np.intp, count=len(items))
+    return np.fromiter((order.setdefault(item_id, len(order)) for item_id in item_ids), dtype=np.intp)
 
 
 def metric_mean(items: Iterable[ItemResult], metric: str) -> float:

@@ -25,7 +25,7 @@ from evals.core.errors import EvalsError
 from evals.core.strategy import UpdatePath
 from evals.infra.atomic import atomic_write_text, locked
 from evals.infra.hashing import content_hash
-from evals.results.item_values import item_means, metric_values, question_clusters
+from evals.results.item_columns import ColumnCollector, ItemColumns
 from evals.results.records import ItemResult, RunManifest, SetupRecord
 from evals.stats.clustered import ClusteredMean, clustered_mean
 from evals.stats.summary import defined_mean, percentiles
@@ -103,18 +103,19 @@ class LeaderboardRow(BaseModel):
         }
 
 
-def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) -> list[LeaderboardRow]:
-    """One row per dataset × strategy present in the run."""
-    groups: dict[tuple[str, str], list[ItemResult]] = defaultdict(list)
+def build_rows(manifest: RunManifest, results: Iterable[ItemResult], seed: int) -> list[LeaderboardRow]:
+    """One row per dataset × strategy present in the run. `results` are read once, one at a time, and only
+    columns of numbers are kept (`evals.results.item_columns`): a run's items.jsonl can stream through."""
+    collectors: dict[tuple[str, str], ColumnCollector] = {}
     for result in results:
-        groups[(result.dataset, result.strategy)].append(result)
-    setups = {(record.dataset, record.strategy): record for record in manifest.setups}
+        collectors.setdefault((result.dataset, result.strategy), ColumnCollector()).add(result)
     metric_names: dict[str, set[str]] = defaultdict(set)  # per dataset, so an all-failed strategy gets them too
-    for result in results:
-        metric_names[result.dataset].update(result.scores)
+    for (dataset, _), collector in collectors.items():
+        metric_names[dataset] |= collector.metric_names
+    setups = {(record.dataset, record.strategy): record for record in manifest.setups}
     rows = []
-    for (dataset, strategy), unordered in groups.items():
-        items = sorted(unordered, key=lambda item: (item.item_id, item.repeat))  # CIs must not depend on finish order
+    for dataset, strategy in list(collectors):  # each pair's columns sorted by (item id, repeat): CIs must not
+        items = collectors.pop((dataset, strategy)).columns()  # depend on the order items finished in
         setup = setups.get((dataset, strategy))
         rows.append(
             LeaderboardRow(
@@ -129,11 +130,11 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
                 update_path=setup.update_path if setup else None,
                 routes=setup.routes if setup else False,
                 n_items=len(items),
-                n_clusters=_cluster_count(items),
-                repeats=max(item.repeat for item in items) + 1,
-                n_ok=sum(item.status == "ok" for item in items),
-                n_errors=sum(item.status == "error" for item in items),
-                n_cached=sum(item.cached for item in items),
+                n_clusters=items.cluster_count(),
+                repeats=int(items.repeats.max()) + 1,
+                n_ok=int(items.ok.sum()),
+                n_errors=int((~items.ok).sum()),
+                n_cached=int(items.cached.sum()),
                 metrics=aggregate_metrics(items, setup, seed, sorted(metric_names[dataset])),
                 config_hash=manifest.config_hash,
                 seed=manifest.seed,
@@ -145,32 +146,30 @@ def build_rows(manifest: RunManifest, results: Sequence[ItemResult], seed: int) 
 
 
 def aggregate_metrics(
-    items: Sequence[ItemResult], setup: SetupRecord | None, seed: int, quality_names: Sequence[str]
+    items: ItemColumns, setup: SetupRecord | None, seed: int, quality_names: Sequence[str]
 ) -> dict[str, float]:
     """Quality means with clustered standard errors and 95% cluster-bootstrap CIs (`evals.stats.clustered`),
     each item valued by the item-metric rule (`evals.results.item_values`: a failed item counts 0, an
     answered item without the metric is left out); latency percentiles per stage, mean tokens and per-query
     cost over answered items; setup cost. Undefined values are NaN."""
     metrics: dict[str, float] = {}
-    clusters = question_clusters(items)
+    clusters = items.question_clusters()
     for name in quality_names:
-        metrics.update(_with_uncertainty(name, clustered_mean(item_means(items, name), clusters, seed=seed)))
-    if any(item.repeat for item in items):
+        metrics.update(_with_uncertainty(name, clustered_mean(items.item_means(name), clusters, seed=seed)))
+    if items.repeats.any():
         metrics.update(repeat_metrics(items, quality_names, clusters, seed))
-    answered = [(item, item.answer) for item in items if item.status == "ok" and item.answer is not None]
-    stages = sorted({stage for _, answer in answered for stage in answer.timings if stage != "total"})
-    total = percentiles([answer.timings.get("total", math.nan) for _, answer in answered])
+    answered = items.answered
+    timings = {stage: seconds[answered] for stage, seconds in items.timings.items()}
+    total = percentiles(timings.get("total", np.full(int(answered.sum()), math.nan)))
     metrics.update(latency_p50_s=total.p50, latency_p95_s=total.p95, latency_p99_s=total.p99, latency_mean_s=total.mean)
-    for stage in stages:
-        stage_summary = percentiles([answer.timings.get(stage, math.nan) for _, answer in answered])
+    for stage in sorted(stage for stage in timings if stage != "total"):
+        stage_summary = percentiles(timings[stage])
         metrics.update({f"latency_{stage}_p50_s": stage_summary.p50, f"latency_{stage}_p95_s": stage_summary.p95})
-    metrics["input_tokens_mean"] = defined_mean([answer.usage.input_tokens for _, answer in answered])
-    metrics["output_tokens_mean"] = defined_mean([answer.usage.output_tokens for _, answer in answered])
-    metrics["cost_per_query_usd"] = defined_mean(
-        [item.cost_usd if item.cost_usd is not None else math.nan for item, _ in answered]
-    )
-    judged = [item.judge_cost_usd for item, _ in answered if item.judge_cost_usd is not None]
-    if judged:
+    metrics["input_tokens_mean"] = defined_mean(items.input_tokens[answered])
+    metrics["output_tokens_mean"] = defined_mean(items.output_tokens[answered])
+    metrics["cost_per_query_usd"] = defined_mean(items.cost_usd[answered])
+    judged = items.judge_cost_usd[answered & items.judged]
+    if judged.size:
         metrics["judge_cost_per_query_usd"] = defined_mean(judged)
     metrics["setup_seconds"] = setup.setup.seconds if setup else math.nan
     metrics["setup_training_tokens"] = float(setup.setup.training_tokens) if setup else math.nan
@@ -178,29 +177,23 @@ def aggregate_metrics(
     return metrics
 
 
-def _cluster_count(items: Sequence[ItemResult]) -> int:
-    questions = dict.fromkeys(item.item_id for item in items)
-    clusters = question_clusters(items)
-    return len({cluster or f"item:{question}" for question, cluster in zip(questions, clusters, strict=True)})
-
-
 def repeat_metrics(
-    items: Sequence[ItemResult], quality_names: Sequence[str], clusters: Sequence[str | None], seed: int
+    items: ItemColumns, quality_names: Sequence[str], clusters: Sequence[str | None], seed: int
 ) -> dict[str, float]:
     """What repeated answers add: per quality metric, `<m>_repeat_sd`, the standard deviation across
     repeats of the metric's mean over one repeat's answers; and, on `exact_match` per question,
     `consistency` (all its answers agree), `any_correct` (pass@N: at least one is right) and
     `all_correct` (pass^N: every one is), each a mean over questions with its clustered SE and CI."""
     metrics: dict[str, float] = {}
-    repeats = np.array([item.repeat for item in items])
+    repeats = items.repeats
     for name in quality_names:
-        values = metric_values(items, name)
+        values = items.metric_values(name)
         per_repeat = [defined_mean(values[repeats == r]) for r in np.unique(repeats)]
         metrics[f"{name}_repeat_sd"] = float(np.nanstd(per_repeat, ddof=1)) if len(per_repeat) > 1 else math.nan
     if CORRECT_METRIC in quality_names:
-        answers = pd.DataFrame(
-            {"question": [item.item_id for item in items], "correct": metric_values(items, CORRECT_METRIC)}
-        ).groupby("question", sort=False)["correct"]
+        answers = pd.DataFrame({"question": items.item_ids, "correct": items.metric_values(CORRECT_METRIC)}).groupby(
+            "question", sort=False
+        )["correct"]
         best, worst = answers.max(), answers.min()  # NaN answers (undefined) are skipped; all NaN → NaN
         agree = (best == worst).astype(float).where(best.notna())
         for label, per_question in (("consistency", agree), ("any_correct", best), ("all_correct", worst)):

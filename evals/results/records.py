@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -107,6 +108,16 @@ class RunCounts(BaseModel):
     errors: int = 0
     cached: int = 0
     retries: int = 0
+
+    def counting(self, results: Iterable[ItemResult]) -> Iterator[ItemResult]:
+        """`results`, passed through one at a time, each counted here as it goes by."""
+        for result in results:
+            self.items += 1
+            self.ok += result.status == "ok"
+            self.errors += result.status == "error"
+            self.cached += result.cached
+            self.retries += max(result.attempts - 1, 0)
+            yield result
 
 
 class RunManifest(BaseModel):

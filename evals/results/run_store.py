@@ -11,7 +11,8 @@
 
 Both keep the first record per (dataset, strategy, item id), as the runner does when it resumes. Each has a
 streaming form, `iter_items()` and `iter_items_readonly()`, that parses one line at a time, so a reader that
-aggregates as it goes holds one record, not the whole run, in memory.
+aggregates as it goes holds one record, not the whole run, in memory (the runner resumes and aggregates a run
+that way, and `RunOutcome.items()` reads one back).
 
 Appends. Outside a run, `append()` writes and fsyncs each line. Inside `sole_writer()` (a run), appends are
 group-committed: each line is written to the file at once (one write(2), so a kill -9 of the writer loses

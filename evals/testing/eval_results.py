@@ -175,11 +175,12 @@ class EvalRun:
     ) -> EvalRun:
         """Group the outcome's item results by leaderboard row, with the datasets' reference answers."""
         questions = {dataset.name: {item.id: item for item in dataset.test} for dataset in datasets}
+        items: dict[tuple[str, str], list[ItemResult]] = {}
+        for item in outcome.items():
+            items.setdefault((item.strategy, item.dataset), []).append(item)
         by_key = {
             (row.strategy, row.dataset): StrategyResults(
-                row,
-                [item for item in outcome.results if (item.strategy, item.dataset) == (row.strategy, row.dataset)],
-                questions.get(row.dataset, {}),
+                row, items.get((row.strategy, row.dataset), []), questions.get(row.dataset, {})
             )
             for row in outcome.rows
         }
