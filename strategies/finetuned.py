@@ -1,17 +1,22 @@
-"""Fine-tuned: the base model with a LoRA adapter trained on the train split, answering closed-book."""
+"""Fine-tuned: the base model with a LoRA adapter trained on the train split, answering closed-book.
+
+The adapter trains on a GGUF file or a Hugging Face folder (CPU or CUDA) and is served on the generator's runtime:
+in-process llama.cpp, a llama.cpp or vLLM server the strategy starts, or a running OpenAI-compatible server.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
-from strategies.adapters import FinetuneParams, prepare_adapter
+from strategies.adapters import FinetuneParams, prepare_adapter, training_base, training_identity
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import GeneratorParams, make_backend, make_local_backend
+from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_closed_book
 
 
@@ -19,33 +24,49 @@ class FinetunedParams(StrategyParams):
     generator: GeneratorParams = Field(default_factory=GeneratorParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
 
-    @field_validator("generator")
-    @classmethod
-    def _local_only(cls, generator: GeneratorParams) -> GeneratorParams:
-        if generator.backend != "llama_cpp":
-            raise ValueError("local fine-tuning needs the llama_cpp backend; use openai_finetuned for OpenAI")
-        return generator
+    @model_validator(mode="after")
+    def _trainable(self) -> FinetunedParams:
+        if self.generator.backend == "openai" and self.finetune.base_model is None:
+            raise ValueError(
+                "fine-tuning for a running server trains on a local copy of its model: set finetune.base_model "
+                "to that Hugging Face folder (for OpenAI's own fine-tuning use the openai_finetuned strategy)"
+            )
+        return self
 
 
 class Finetuned(Strategy):
-    """Trains a LoRA adapter in `prepare` (cached by content hash) and serves it on llama.cpp."""
+    """Trains a LoRA adapter in `prepare` (cached by content hash) and serves it on the generator's runtime."""
 
     Params = FinetunedParams
     params: FinetunedParams
-    max_concurrency = 1
 
     def __init__(self, params: FinetunedParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
-        self.base = make_local_backend(self.params.generator)
+        self.base = make_backend(self.params.generator)
         self.backend: ChatBackend | None = None
+        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
+        generator = self.params.generator
         adapter = prepare_adapter(
-            self.base.model_path, self.base.model_name, train, self.params.finetune, self.context.cache_dir
+            training_base(generator, self.params.finetune),
+            self.base.model_name,
+            train,
+            self.params.finetune,
+            self.context.cache_dir,
         )
-        self.backend = make_backend(self.params.generator, lora_path=adapter.path)
+        started = time.perf_counter()
+        self.backend = make_backend(generator, adapter)
         self.backend.load()
-        return adapter.setup
+        return adapter.setup.model_copy(
+            update={
+                "details": {
+                    **adapter.setup.details,
+                    "serving": generator.backend,
+                    "serving_start_seconds": time.perf_counter() - started,
+                }
+            }
+        )
 
     def answer(self, item: QAItem) -> Answer:
         if self.backend is None:
@@ -60,7 +81,7 @@ class Finetuned(Strategy):
         return "retrain"
 
     def model_identity(self) -> dict[str, Any]:
-        return self.base.identity()
+        return self.base.identity() | training_identity(self.params.finetune)
 
     def close(self) -> None:
         if self.backend is not None:

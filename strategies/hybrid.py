@@ -11,9 +11,9 @@ from pydantic import Field
 
 from evals.core.strategy import Strategy, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
-from strategies.adapters import prepare_adapter
+from strategies.adapters import prepare_adapter, training_base, training_identity
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import make_local_backend
+from strategies.backends.factory import make_backend
 from strategies.finetuned import FinetunedParams
 from strategies.generation import answer_closed_book, answer_with_sources, retrieve
 from strategies.retrieval.config import RetrievalParams, build_retriever
@@ -32,12 +32,12 @@ class Hybrid(Strategy):
 
     Params = HybridParams
     params: HybridParams
-    max_concurrency = 1
     routes = True
 
     def __init__(self, params: HybridParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
-        self.base = make_local_backend(self.params.generator)
+        self.base = make_backend(self.params.generator)
+        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
         self.finetuned: ChatBackend | None = None
         self.retriever: Retriever | None = None
         self.embedder = Embedder()
@@ -47,12 +47,16 @@ class Hybrid(Strategy):
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         adapter = prepare_adapter(
-            self.base.model_path, self.base.model_name, train, self.params.finetune, self.context.cache_dir
+            training_base(self.params.generator, self.params.finetune),
+            self.base.model_name,
+            train,
+            self.params.finetune,
+            self.context.cache_dir,
         )
         started = time.perf_counter()
         self.retriever = build_retriever(self.params.retrieval, corpus, self.context.cache_dir, self.embedder).retriever
         self.router.fit(train)
-        self.finetuned = make_local_backend(self.params.generator, lora_path=adapter.path)
+        self.finetuned = make_backend(self.params.generator, adapter)
         self.finetuned.load()
         self.base.load()
         extra = time.perf_counter() - started
@@ -104,7 +108,7 @@ class Hybrid(Strategy):
         return "retrain+reindex"
 
     def model_identity(self) -> dict[str, Any]:
-        return self.base.identity()
+        return self.base.identity() | training_identity(self.params.finetune)
 
     def close(self) -> None:
         self.base.close()

@@ -33,7 +33,7 @@ from evals.infra.openai_compat import ApiKey, classify, is_retryable
 from strategies.adapters import FinetuneParams, training_examples
 from strategies.backends.openai_backend import OpenAIBackend
 from strategies.generation import answer_closed_book
-from strategies.lora_training import TrainingExample, chat_messages
+from strategies.lora_training import TrainingExample, example_messages
 from strategies.prompts import CLOSED_BOOK_SYSTEM
 
 T = TypeVar("T")
@@ -88,12 +88,12 @@ class JobRecord(BaseModel):
 
 
 def training_jsonl(examples: Sequence[TrainingExample]) -> bytes:
-    """OpenAI's chat fine-tuning format: one line per example (system prompt, question, answer)."""
+    """OpenAI's chat fine-tuning format: one line per example (system prompt, earlier turns, question, answer)."""
     lines = [
         json.dumps(
             {
                 "messages": [
-                    *chat_messages(e.prompt, CLOSED_BOOK_SYSTEM),
+                    *example_messages(e, CLOSED_BOOK_SYSTEM),
                     {"role": "assistant", "content": e.completion},
                 ]
             },

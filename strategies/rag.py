@@ -13,9 +13,9 @@ from pydantic import Field, model_validator
 
 from evals.core.strategy import ReplicaResources, Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
-from strategies.adapters import FinetuneParams, prepare_adapter
+from strategies.adapters import FinetuneParams, prepare_adapter, training_base, training_identity
 from strategies.backends.base import ChatBackend
-from strategies.backends.factory import GeneratorParams, make_backend, make_local_backend
+from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_with_sources, retrieve
 from strategies.retrieval.config import RetrievalParams, build_retriever
 from strategies.retrieval.embeddings import MODEL_NAME as EMBEDDING_MODEL
@@ -28,11 +28,11 @@ class RagParams(StrategyParams):
     finetune: FinetuneParams | None = None
 
     @model_validator(mode="after")
-    def _finetune_needs_local_model(self) -> RagParams:
-        if self.finetune is not None and self.generator.backend != "llama_cpp":
+    def _finetune_trainable(self) -> RagParams:
+        if self.finetune is not None and self.generator.backend == "openai" and self.finetune.base_model is None:
             raise ValueError(
-                "`finetune` trains a LoRA adapter served by llama.cpp: use generator.backend = 'llama_cpp' "
-                "(or the openai_finetuned strategy for OpenAI models)"
+                "`finetune` for a running server trains on a local copy of its model: set finetune.base_model to "
+                "that Hugging Face folder (or use the openai_finetuned strategy for OpenAI models)"
             )
         return self
 
@@ -46,7 +46,7 @@ class Rag(Strategy):
     def __init__(self, params: RagParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
         self.backend: ChatBackend = make_backend(self.params.generator)
-        self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
+        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
         self.retriever: Retriever | None = None
 
     def replica_resources(self) -> ReplicaResources:
@@ -63,11 +63,15 @@ class Rag(Strategy):
             seconds=indexing, model=EMBEDDING_MODEL, cached=built.index_from_cache, details={"index_seconds": indexing}
         )
         if self.params.finetune is not None:
-            base = make_local_backend(self.params.generator)
+            generator = self.params.generator
             adapter = prepare_adapter(
-                base.model_path, base.model_name, train, self.params.finetune, self.context.cache_dir
+                training_base(generator, self.params.finetune),
+                self.backend.model_name,
+                train,
+                self.params.finetune,
+                self.context.cache_dir,
             )
-            self.backend = make_backend(self.params.generator, lora_path=adapter.path)
+            self.backend = make_backend(generator, adapter)
             report = adapter.setup.model_copy(
                 update={
                     "seconds": adapter.setup.seconds + indexing,
@@ -95,7 +99,10 @@ class Rag(Strategy):
         return "reindex" if self.params.finetune is None else "retrain+reindex"
 
     def model_identity(self) -> dict[str, Any]:
-        return self.backend.identity()
+        """The base model's identity (and the fine-tuning inputs beyond the dataset), fixed before `prepare`."""
+        if self.params.finetune is None:
+            return self.backend.identity()
+        return make_backend(self.params.generator).identity() | training_identity(self.params.finetune)
 
     def close(self) -> None:
         self.backend.close()

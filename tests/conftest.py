@@ -42,15 +42,12 @@ def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 @pytest.fixture(scope="session")
 def llama_server_url() -> Iterator[str]:
     """A real llama.cpp OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2."""
-    from servers import start_llama_server, stop_llama_server
+    from servers import llama_server
 
     from strategies.backends.model_files import GENERATOR_MODEL_NAME, default_generator_path
 
-    base_url, process = start_llama_server(default_generator_path(), model_alias=GENERATOR_MODEL_NAME)
-    try:
+    with llama_server(default_generator_path(), model_alias=GENERATOR_MODEL_NAME) as base_url:
         yield base_url
-    finally:
-        stop_llama_server(process)
 
 
 @pytest.fixture

@@ -72,9 +72,9 @@ def test_real_training_runs_the_epoch_sized_steps_and_records_them(tmp_path: Pat
     params = FinetuneParams(epochs=1, max_steps=60, batch_size=4, rank=4, max_length=48, num_threads=1)
     adapter = prepare_adapter(base, "smollm2", _train(6), params, tmp_path)
     details = adapter.setup.details
-    assert adapter.path.is_file() and not adapter.setup.cached
+    assert (adapter.peft_dir / "adapter_model.safetensors").is_file() and not adapter.setup.cached
     assert details["steps"] == 2 and len(details["losses"]) == 2  # ceil(6 / 4), not the cap of 60
     assert details["epochs"] == 1.0 and details["max_steps"] == 60 and details["training_examples"] == 6
     assert details["examples_seen"] == 8 and details["epochs_trained"] == pytest.approx(8 / 6, abs=1e-3)
     again = prepare_adapter(base, "smollm2", _train(6), params, tmp_path)
-    assert again.setup.cached and again.setup.details["steps"] == 2 and again.path == adapter.path
+    assert again.setup.cached and again.setup.details["steps"] == 2 and again.directory == adapter.directory

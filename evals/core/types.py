@@ -81,6 +81,8 @@ class SetupReport(BaseModel):
     training_tokens: int = 0
     model: str | None = None
     cached: bool = False
+    accelerator: Literal["cpu", "gpu"] = "cpu"
+    """What `seconds` ran on, for the price table's compute rate (CPU or GPU hour)."""
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -6,6 +6,7 @@ import math
 import tomllib
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -27,9 +28,18 @@ class ModelPrice(BaseModel):
 
 
 class ComputePrice(BaseModel):
+    """Hourly rates of the machines local work runs on: a CPU instance, and one GPU where training uses one."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     local_per_hour: float = Field(ge=0)
+    gpu_per_hour: float | None = Field(default=None, ge=0)
+
+    def per_hour(self, accelerator: Literal["cpu", "gpu"]) -> float:
+        """The rate for work on `accelerator`; NaN for GPU work when the table has no GPU rate."""
+        if accelerator == "cpu":
+            return self.local_per_hour
+        return math.nan if self.gpu_per_hour is None else self.gpu_per_hour
 
 
 class PriceTable(BaseModel):
@@ -78,11 +88,12 @@ class PriceTable(BaseModel):
         )
 
     def setup_cost(self, setup: SetupReport) -> float:
-        """USD a strategy's setup cost: training tokens at the model's rate plus local compute time."""
+        """USD a strategy's setup cost: training tokens at the model's rate plus local compute time, at the CPU-
+        or GPU-hour rate of what it ran on."""
         price = self.price(setup.model)
         if price is None:
             return math.nan
-        compute = setup.seconds * self.compute.local_per_hour / 3600 if price.local else 0.0
+        compute = setup.seconds * self.compute.per_hour(setup.accelerator) / 3600 if price.local else 0.0
         return setup.training_tokens * price.training_per_mtok / 1e6 + compute
 
 

@@ -32,7 +32,8 @@ class OpenAIBackend:
     The client is shared by the run's worker threads. Its connection pool has no cap of its own (the run's
     `--concurrency` bounds the requests in flight, one connection each) and keeps up to
     `KEEPALIVE_CONNECTIONS` of them open for the next requests, so at any concurrency up to that no request
-    waits for a free connection or pays for a new one.
+    waits for a free connection or pays for a new one. `extra_body` adds request fields a server knows beyond
+    OpenAI's (llama.cpp's `repeat_penalty`, vLLM's `repetition_penalty`).
     """
 
     def __init__(
@@ -42,10 +43,12 @@ class OpenAIBackend:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 120.0,
         model_name: str | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self._key = ApiKey(api_key_env, base_url)
         self.model = model
         self._model_name = model_name or model
+        self._extra_body = dict(extra_body or {})
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
         self._client = openai.OpenAI(
             api_key=self._key.value,
@@ -66,8 +69,9 @@ class OpenAIBackend:
         return str(self._client.base_url)
 
     def identity(self) -> dict[str, Any]:
-        """The endpoint and model name (never the key)."""
-        return {"backend": "openai", "base_url": self.endpoint, "model": self.model}
+        """The endpoint, model name and extra request fields (never the key)."""
+        identity = {"backend": "openai", "base_url": self.endpoint, "model": self.model}
+        return identity | ({"extra_body": self._extra_body} if self._extra_body else {})
 
     def load(self) -> None:
         """Nothing to load: the model runs behind the endpoint."""
@@ -86,6 +90,7 @@ class OpenAIBackend:
             "messages": [message.model_dump() for message in messages],
             "max_tokens": max_tokens,
             "temperature": temperature,
+            **self._extra_body,
         }
         try:
             response = self._client.post("/chat/completions", cast_to=httpx.Response, body=body).json()
