@@ -105,6 +105,9 @@ def _hidden(relative: Path) -> bool:
 
 
 if __name__ == "__main__":
+    from evals.engine.model_runtime import configure_model_runtime
+
+    configure_model_runtime()
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: python -m strategies.hf_models OUT_DIR [GGUF_FILE]   (default GGUF: the embedded SmolLM2)")
     source = Path(sys.argv[2]) if len(sys.argv) == 3 else default_generator_path()

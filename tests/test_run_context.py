@@ -59,11 +59,11 @@ def test_strategies_get_the_runs_cache_dir_and_seed(tmp_path: Path) -> None:
     assert STRATEGIES.get("first_sentence").from_config({}, "first_sentence").context == RunContext()
 
 
-def test_finetune_with_a_remote_generator_is_a_suite_error() -> None:
+def test_finetune_for_a_remote_generator_without_a_local_copy_is_a_suite_error() -> None:
     from evals.core.errors import SuiteError
 
     params = {"generator": {"backend": "openai", "model": "gpt-4o-mini"}, "finetune": {"max_steps": 1}}
-    with pytest.raises(SuiteError, match=r"finetune.*llama_cpp"):
+    with pytest.raises(SuiteError, match=r"finetune.*set finetune.base_model"):
         STRATEGIES.get("rag").from_config(params, "strategies.rag.params")
 
 

@@ -17,7 +17,8 @@ DEFAULT_PRICE_TABLE = Path(__file__).resolve().parent / "price_table.toml"
 
 
 class ModelPrice(BaseModel):
-    """Rates for one model; `local` models are priced by the compute time they use instead."""
+    """Rates for one model; `local` models are priced by the compute time they use instead, on the `accelerator`
+    that serves them (a self-hosted vLLM model on a GPU: `local = true, accelerator = "gpu"`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,6 +26,7 @@ class ModelPrice(BaseModel):
     output_per_mtok: float = Field(default=0.0, ge=0)
     training_per_mtok: float = Field(default=0.0, ge=0)
     local: bool = False
+    accelerator: Literal["cpu", "gpu"] = "cpu"
 
 
 class ComputePrice(BaseModel):
@@ -84,7 +86,7 @@ class PriceTable(BaseModel):
         return (
             answer.usage.input_tokens * price.input_per_mtok / 1e6
             + answer.usage.output_tokens * price.output_per_mtok / 1e6
-            + (seconds * self.compute.local_per_hour / 3600 if price.local else 0.0)
+            + (seconds * self.compute.per_hour(price.accelerator) / 3600 if price.local else 0.0)
         )
 
     def setup_cost(self, setup: SetupReport) -> float:

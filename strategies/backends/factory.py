@@ -129,45 +129,65 @@ class GeneratorParams(BaseModel):
 
 def make_backend(params: GeneratorParams, adapter: TrainedAdapter | None = None) -> ChatBackend:
     """A backend for `params` on its runtime; `adapter` serves a trained LoRA adapter on top of the base model."""
-    timeout = params.timeout or DEFAULT_REQUEST_TIMEOUT
     if params.backend == "llama_cpp":
-        return make_local_backend(params, adapter.gguf_for(_gguf(params)) if adapter is not None else None)
+        return _in_process(params, adapter.gguf_for(_gguf(params)) if adapter is not None else None)
     if params.backend == "llama_cpp_server":
-        gguf = _gguf(params)
-        lora = adapter.gguf_for(gguf) if adapter is not None else None
-        threads = params.n_threads or max((os.cpu_count() or 2) // 2, 1)
-        alias = params.price_name() if adapter is None else f"{params.price_name()}+lora"
-        return LaunchedServerBackend(
-            runtime="llama_cpp_server",
-            command=llama_cpp_server_command(gguf, lora, alias, params.n_ctx, threads, params.seed),
-            request_model=alias,
-            model_name=params.price_name(),
-            identity=LlamaCppBackend(gguf, lora, params.n_ctx, seed=params.seed, model_name=params.price_as).identity()
-            | {"backend": "llama_cpp_server"},
-            startup_timeout=params.startup_timeout,
-            timeout=timeout,
-            extra_body=LLAMA_CPP_SERVER_SAMPLING | params.extra_body,
-        )
+        return _llama_cpp_server(params, adapter)
     if params.backend == "vllm":
-        assert params.model_path is not None  # validated
-        served = params.model or Path(params.model_path).name
-        module = (f"{served}-lora-{adapter.directory.name[:12]}", adapter.peft_dir, adapter.rank) if adapter else None
-        return LaunchedServerBackend(
-            runtime="vllm",
-            command=vllm_command(params.model_path, served, module, params.seed),
-            request_model=module[0] if module else served,
-            model_name=params.price_name(),
-            identity={
-                "model": params.model_path,
-                "adapter": adapter.setup.details["adapter_sha256"] if adapter else None,
-            }
-            | {"seed": params.seed},
-            startup_timeout=params.startup_timeout,
-            timeout=timeout,
-            extra_body=params.extra_body,
-        )
+        return _vllm_server(params, adapter)
+    return _endpoint(params, adapter)
+
+
+def _in_process(params: GeneratorParams, lora_path: Path | None) -> LlamaCppBackend:
+    return LlamaCppBackend(
+        model_path=params.model_path,
+        lora_path=lora_path,
+        n_ctx=params.n_ctx,
+        n_threads=params.n_threads,
+        n_threads_batch=params.n_threads,
+        seed=params.seed,
+        model_name=params.price_as,
+    )
+
+
+def _llama_cpp_server(params: GeneratorParams, adapter: TrainedAdapter | None) -> LaunchedServerBackend:
+    gguf = _gguf(params)
+    lora = adapter.gguf_for(gguf) if adapter is not None else None
+    threads = params.n_threads or max((os.cpu_count() or 2) // 2, 1)
+    alias = params.price_name() if adapter is None else f"{params.price_name()}+lora"
+    return LaunchedServerBackend(
+        runtime="llama_cpp_server",
+        command=llama_cpp_server_command(gguf, lora, alias, params.n_ctx, threads, params.seed),
+        request_model=alias,
+        model_name=params.price_name(),
+        identity=_in_process(params, lora).identity(),
+        startup_timeout=params.startup_timeout,
+        timeout=params.timeout or DEFAULT_REQUEST_TIMEOUT,
+        extra_body=LLAMA_CPP_SERVER_SAMPLING | params.extra_body,
+    )
+
+
+def _vllm_server(params: GeneratorParams, adapter: TrainedAdapter | None) -> LaunchedServerBackend:
+    assert params.model_path is not None  # GeneratorParams validation
+    served = params.model or Path(params.model_path).name
+    module = (f"{served}-lora-{adapter.directory.name[:12]}", adapter.peft_dir, adapter.rank) if adapter else None
+    return LaunchedServerBackend(
+        runtime="vllm",
+        command=vllm_command(params.model_path, served, module, params.seed),
+        request_model=module[0] if module else served,
+        model_name=params.price_name(),
+        identity={"model": params.model_path, "adapter": module[0] if module else None, "seed": params.seed},
+        startup_timeout=params.startup_timeout,
+        timeout=params.timeout or DEFAULT_REQUEST_TIMEOUT,
+        extra_body=params.extra_body,
+    )
+
+
+def _endpoint(params: GeneratorParams, adapter: TrainedAdapter | None) -> OpenAIBackend:
+    """A running server; with an adapter, the name it serves it under (given, or loaded through its API)."""
     if params.model is None:  # GeneratorParams validation rejects this; kept for params built in code
         raise ConfigError("backend 'openai' needs `model` (the endpoint's model name)")
+    timeout = params.timeout or DEFAULT_REQUEST_TIMEOUT
     model = params.model
     if adapter is not None:
         model = params.adapter_name or load_adapter(
@@ -181,26 +201,9 @@ def make_backend(params: GeneratorParams, adapter: TrainedAdapter | None = None)
         model=model,
         base_url=params.base_url,
         api_key_env=params.api_key_env,
+        timeout=timeout,
         model_name=params.price_as or params.model,
         extra_body=params.extra_body,
-        **({"timeout": params.timeout} if params.timeout is not None else {}),
-    )
-
-
-def make_local_backend(params: GeneratorParams, lora_path: Path | None = None) -> LlamaCppBackend:
-    """The in-process llama.cpp backend; a clear error for any other runtime."""
-    if params.backend != "llama_cpp":
-        raise ConfigError(
-            f"the in-process llama.cpp backend needs generator.backend 'llama_cpp', not {params.backend!r}"
-        )
-    return LlamaCppBackend(
-        model_path=params.model_path,
-        lora_path=lora_path,
-        n_ctx=params.n_ctx,
-        n_threads=params.n_threads,
-        n_threads_batch=params.n_threads,
-        seed=params.seed,
-        model_name=params.price_as,
     )
 
 

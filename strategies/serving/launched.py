@@ -53,7 +53,7 @@ class LaunchedServerBackend:
         self._command = command
         self._request_model = request_model
         self._model_name = model_name
-        self._identity = {"backend": runtime, **identity}
+        self._identity = {**identity, "backend": runtime}
         self._startup_timeout = startup_timeout
         self._timeout = timeout
         self._server: ServerProcess | None = None
