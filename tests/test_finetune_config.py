@@ -192,3 +192,20 @@ def test_adapters_load_through_the_servers_api_and_refusals_quote_the_server(tmp
             load_adapter(base_url, "UNSET_KEY_ENV", "other", tmp_path / "missing")
         with pytest.raises(ConfigError, match=r"no adapter-loading API.*set generator.adapter_name"):
             load_adapter(base_url.removesuffix("/v1") + "/elsewhere", "UNSET_KEY_ENV", "x", tmp_path)
+
+
+def test_the_shipped_hf_suite_serves_every_strategy_from_a_llama_cpp_server_it_starts() -> None:
+    from conftest import REPO
+
+    from evals.core.strategy import STRATEGIES
+    from evals.core.suite import load_suite
+
+    suite = load_suite(REPO / "evals" / "suites" / "hf-smollm2.toml")
+    assert [entry.name for entry in suite.strategies] == ["closed_book", "rag", "finetuned", "finetuned_rag"]
+    for entry in suite.strategies:
+        params = STRATEGIES.get(entry.type).Params.model_validate(entry.params)
+        assert params.generator.backend == "llama_cpp_server"  # type: ignore[attr-defined]
+        finetune = getattr(params, "finetune", None)
+        assert (finetune is not None) == entry.name.startswith("finetuned")
+        if finetune is not None:
+            assert finetune.base_model == "models/SmolLM2-135M-Instruct-hf"
