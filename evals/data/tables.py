@@ -60,14 +60,19 @@ def table_format(path: Path) -> TableFormat:
 
 
 def read_rows(path: Path, fmt: TableFormat) -> tuple[list[str], Iterator[dict[str, Any]]]:
-    """Column names and rows of a local table, via HF `datasets`; errors name the file and line."""
+    """Column names and rows of a local table; errors name the file and line.
+
+    JSON Lines are read line by line with the standard library (a first pass checks every line and collects
+    the columns, the second yields rows with every column, None where a line lacks one, as HF `datasets`
+    would): rows stream, so reading holds no copy of the table. CSV and Parquet go through HF `datasets`."""
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DatasetError(f"{path}: the file is empty (no rows)")
     if fmt == "jsonl":
-        _check_jsonl(path)
-    elif fmt == "csv":
+        columns = _check_jsonl(path)
+        return columns, _jsonl_rows(path, columns)
+    if fmt == "csv":
         _check_utf8(path)
     import datasets  # heavy import, deferred until data is actually read
 
@@ -236,9 +241,11 @@ def _check_utf8(path: Path) -> None:
                 raise DatasetError(f"{path}: line {line_number} is not valid UTF-8 (byte {error.start})") from None
 
 
-def _check_jsonl(path: Path) -> None:
-    """Find the first unreadable line ourselves: pyarrow's own errors do not say where."""
+def _check_jsonl(path: Path) -> list[str]:
+    """Every line is a JSON object, or the first that is not is named; returns the columns (keys in order of
+    first appearance)."""
     _check_utf8(path)
+    columns: dict[str, None] = {}
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -253,3 +260,15 @@ def _check_jsonl(path: Path) -> None:
                 raise DatasetError(f"{path}: line {line_number}: JSON nested too deeply to read") from None
             if not isinstance(record, dict):
                 raise DatasetError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
+            columns.update(dict.fromkeys(record))
+    if not columns:
+        raise DatasetError(f"{path}: no rows (only blank lines or empty objects)")
+    return list(columns)
+
+
+def _jsonl_rows(path: Path, columns: list[str]) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                yield {column: record.get(column) for column in columns}
