@@ -46,19 +46,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evals.engine.model_runtime import OFFLINE_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = REPO / "tests" / "example_plugin"
 SQUAD_DEV_SUBSET = REPO.parent / "shared" / "data" / "squad" / "dev-v1.1-subset.json"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "bench_scale.json"
 FULL_DEV_QUESTIONS = 10_570  # SQuAD v1.1 dev
 SERVER_DELAY_S = 0.1
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "RAGAS_DO_NOT_TRACK": "true",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 
 # The official SQuAD v1.1 evaluation script (evaluate-v1.1.py), as published with the dataset; only the
 # Python 2 `from __future__ import print_function` line is left out. `evals/scoring/squad.py` mirrors it.

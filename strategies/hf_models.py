@@ -76,11 +76,13 @@ def export_hf_copy(gguf_path: Path, out_dir: Path) -> Path:
     weights it holds are plain fp32 tensors by then, so the marker is dropped before saving."""
     from strategies.lora_training import load_base_model
 
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise ConfigError(f"{out_dir} already exists: remove it or choose another folder for the copy")
     model, tokenizer = load_base_model(validate_gguf_path(gguf_path))
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     model.save_pretrained(str(partial))
     tokenizer.save_pretrained(str(partial))
@@ -110,5 +112,8 @@ if __name__ == "__main__":
     configure_model_runtime()
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: python -m strategies.hf_models OUT_DIR [GGUF_FILE]   (default GGUF: the embedded SmolLM2)")
-    source = Path(sys.argv[2]) if len(sys.argv) == 3 else default_generator_path()
-    print(export_hf_copy(source, Path(sys.argv[1])))
+    try:
+        source = Path(sys.argv[2]) if len(sys.argv) == 3 else default_generator_path()
+        print(export_hf_copy(source, Path(sys.argv[1])))
+    except ConfigError as error:
+        sys.exit(f"error: {error}")

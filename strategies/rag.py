@@ -46,6 +46,8 @@ class Rag(Strategy):
     def __init__(self, params: RagParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
         self.backend: ChatBackend = make_backend(self.params.generator)
+        self.base_identity = self.backend.identity()
+        """The base model's identity: `prepare` may swap in a fine-tuned backend, the answers' key stays."""
         self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
         self.retriever: Retriever | None = None
 
@@ -101,8 +103,8 @@ class Rag(Strategy):
     def model_identity(self) -> dict[str, Any]:
         """The base model's identity (and the fine-tuning inputs beyond the dataset), fixed before `prepare`."""
         if self.params.finetune is None:
-            return self.backend.identity()
-        return make_backend(self.params.generator).identity() | training_identity(self.params.finetune)
+            return self.base_identity
+        return self.base_identity | training_identity(self.params.finetune)
 
     def close(self) -> None:
         self.backend.close()

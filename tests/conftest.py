@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from evals.engine.model_runtime import OFFLINE_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example_plugin"
 
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "RAGAS_DO_NOT_TRACK": "true",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 os.environ.update(OFFLINE_ENV)
 sys.path.insert(0, str(EXAMPLE_PLUGIN))  # makes the example plugin's entry points visible in-process
 

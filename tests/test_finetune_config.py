@@ -209,3 +209,11 @@ def test_the_shipped_hf_suite_serves_every_strategy_from_a_llama_cpp_server_it_s
         assert (finetune is not None) == entry.name.startswith("finetuned")
         if finetune is not None:
             assert finetune.base_model == "models/SmolLM2-135M-Instruct-hf"
+
+
+def test_an_hf_copy_never_overwrites_an_existing_folder(tmp_path: Path) -> None:
+    from strategies.hf_models import export_hf_copy
+
+    (tmp_path / "model").mkdir()
+    with pytest.raises(ConfigError, match="already exists"):
+        export_hf_copy(default_generator_path(), tmp_path / "model")

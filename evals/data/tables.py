@@ -1,4 +1,5 @@
-"""Tabular QA data (local JSONL/CSV/Parquet or a Hugging Face hub id) read with HF `datasets`."""
+"""Tabular QA data: local JSON Lines (read line by line), CSV/Parquet and Hugging Face hub ids (read with HF
+`datasets`)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from evals.core.types import QAItem
 from evals.data import load_dataset
 from evals.data.dataset import QADataset
 from evals.engine.runner import RunSettings, run_suite
-from evals.infra.atomic import atomic_write_text
+from evals.infra.model_files import load_model, save_model
 from evals.results.item_values import metric_value
 from evals.results.records import ItemResult, SetupRecord
 
@@ -110,19 +110,12 @@ class FreshnessResult(BaseModel):
     strategies: list[StrategyFreshness]
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")  # a crash leaves the old file whole
-        return path
+        return save_model(self, path)
 
 
 def load_freshness(path: Path) -> FreshnessResult:
     """Read a saved result; errors name the file."""
-    try:
-        return FreshnessResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvalsError(f"{path}: no freshness results; run `evals freshness` first") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise EvalsError(f"{path}: unreadable freshness results: {error}") from None
+    return load_model(FreshnessResult, path, "freshness results", "evals freshness")
 
 
 def select_items(items: Sequence[QAItem], limit: int | None) -> list[QAItem]:

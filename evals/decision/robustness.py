@@ -62,7 +62,7 @@ from evals.core.types import Document, QAItem
 from evals.data.dataset import QADataset
 from evals.data.spec import shipped_datasets
 from evals.engine.runner import RunSettings, run_suite
-from evals.infra.atomic import atomic_write_text
+from evals.infra.model_files import load_model, save_model
 from evals.results.item_values import metric_value
 from evals.results.records import ItemResult, SetupRecord
 from evals.scoring.abstention import abstained
@@ -257,9 +257,7 @@ class RobustnessResult(BaseModel):
     strategies: list[StrategyRobustness]
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")  # a crash leaves the old file whole
-        return path
+        return save_model(self, path)
 
     def strategy(self, name: str) -> StrategyRobustness:
         for row in self.strategies:
@@ -284,12 +282,7 @@ class SourceRisk(BaseModel):
 
 def load_robustness(path: Path) -> RobustnessResult:
     """Read a saved result; errors name the file."""
-    try:
-        return RobustnessResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvalsError(f"{path}: no robustness results; run `evals robustness` first") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise EvalsError(f"{path}: unreadable robustness results: {error}") from None
+    return load_model(RobustnessResult, path, "robustness results", "evals robustness")
 
 
 def source_risks(result: RobustnessResult) -> dict[str, SourceRisk]:

@@ -18,6 +18,17 @@ MODEL_RUNTIME_DEFAULTS = {
 }
 
 
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "RAGAS_DO_NOT_TRACK": "true",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+"""What keeps the model libraries off the network (and ragas from reporting usage): set by the tests and the
+benchmarks for every process they start, never by a run (a user's hub ids must resolve)."""
+
+
 def configure_model_runtime() -> dict[str, str]:
     """Apply the defaults not already set, and switch off the progress bars of the Hugging Face libraries
     already imported (they read the environment at import); returns the variables applied."""
