@@ -48,10 +48,10 @@ def test_shipped_squad_mini_is_split_deterministically_over_one_corpus() -> None
 
 def test_split_does_not_depend_on_row_order() -> None:
     items = load_dataset("squad-mini").train
-    train, test = split_items(items, 0.5)
-    train_reversed, test_reversed = split_items(list(reversed(items)), 0.5)
+    train, test = (list(part) for part in split_items(items, 0.5))
+    train_reversed, test_reversed = (list(part) for part in split_items(list(reversed(items)), 0.5))
     assert {item.id for item in test} == {item.id for item in test_reversed}
-    assert 0 < len(test) < len(items)
+    assert 0 < len(test) < len(items) and len(train) + len(test) == len(items)
 
 
 def test_squad_v2_keeps_unanswerable_questions(tmp_path: Path) -> None:

@@ -12,8 +12,11 @@ import numpy as np
 
 from evals import RunSettings, run_suite
 from evals.core.suite import Suite
+from evals.core.types import Answer
+from evals.results.item_columns import ColumnCollector
 from evals.results.leaderboard import LEADERBOARD_FILE, LeaderboardRow, build_rows, update_leaderboard
 from evals.results.records import ItemResult, RunCounts
+from evals.stats.clustered import clustered_mean
 
 REPEATS = 2
 
@@ -72,3 +75,37 @@ def exact_match_by_hand(items: list[ItemResult]) -> float:
     for item in items:
         per_question.setdefault(item.item_id, []).append(item.scores["exact_match"] if item.status == "ok" else 0.0)
     return float(np.mean([np.mean(values) for values in per_question.values()]))
+
+
+def test_cluster_keys_draw_the_same_statistics_as_the_cluster_names() -> None:
+    """Columns keep clusters as numbers (a question that is its own cluster costs none of its name); the keys must
+    group and order clusters exactly as the names do, so the SE, the bootstrap draws and the CI are the same."""
+    rng = random.Random(3)
+    names = ["doc:a/1", "doc:a/2", "article:Zebra", "column:7", "item:q050", "zzz"]  # "item:q050" = q050's own
+    collector = ColumnCollector()
+    expected: dict[str, str | None] = {}
+    for index in rng.sample(range(120), 120):  # added out of order, as a run finishes them
+        question = f"q{index:03d}"
+        kind = index % 4
+        cluster = None if kind == 0 else f"item:{question}" if kind == 1 else rng.choice(names)
+        expected[question] = expected.get(question, cluster)
+        for repeat in range(2):
+            score = float(rng.random() < 0.6)
+            result = ItemResult(
+                dataset="d",
+                strategy="s",
+                item_id=question,
+                cluster=expected[question],
+                repeat=repeat,
+                status="ok",
+                scores={"exact_match": score},
+                answer=Answer(text="x"),
+            )
+            collector.add(result)
+    columns = collector.columns()
+    questions = sorted(expected)
+    values = columns.item_means("exact_match")
+    by_keys = clustered_mean(values, columns.cluster_keys(), seed=5)
+    by_names = clustered_mean(values, [expected[question] for question in questions], seed=5)
+    assert by_keys == by_names and by_keys.n_clusters > len(names)
+    assert columns.cluster_count() == by_names.n_clusters

@@ -37,7 +37,7 @@ def score(
         loaded = load_dataset(
             DatasetSpec(name=path.stem, source=str(path.resolve()), format="squad", test_fraction=0.5)
         )
-    items = {"all": [*loaded.train, *loaded.test], "train": loaded.train, "test": loaded.test}[split]
+    items = [*(loaded.train if split != "test" else ()), *(loaded.test if split != "train" else ())]
     payload = read_json(predictions)
     if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
         raise EvalsError(f"{predictions}: expected a JSON object mapping question id to answer text")

@@ -12,7 +12,7 @@ makes confidence intervals too narrow. `cluster_by` chooses the grouping:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from evals.core.errors import DatasetError
@@ -23,34 +23,40 @@ CLUSTER_METADATA = "cluster"
 """The item metadata key a mapped cluster column is stored under."""
 
 
-def assign_clusters(
-    name: str, items: Sequence[QAItem], corpus: Sequence[Document], cluster_by: ClusterBy
-) -> dict[str, str]:
-    """Item id → cluster id; a DatasetError naming the first item the grouping cannot place."""
-    titles = {document.id: document.title for document in corpus}
-    clusters: dict[str, str] = {}
-    for item in items:
+class ClusterGrouping:
+    """Puts a dataset's questions into clusters: each question's cluster is derived from the question itself
+    (and, by article, its document's title), so nothing is held per question."""
+
+    def __init__(self, name: str, corpus: Sequence[Document], cluster_by: ClusterBy) -> None:
+        self.name = name
+        self.cluster_by = cluster_by
+        self.titles = {document.id: document.title for document in corpus} if cluster_by == "article" else {}
+
+    def check(self, items: Iterable[QAItem]) -> None:
+        """A DatasetError naming the first question the grouping cannot place."""
+        for item in items:
+            self.cluster_of(item)
+
+    def cluster_of(self, item: QAItem) -> str:
+        """The question's cluster id; a DatasetError when the grouping cannot place it."""
         column = item.metadata.get(CLUSTER_METADATA)
         gold = item.gold_doc_ids[0] if item.gold_doc_ids else None
-        if cluster_by == "none":
-            cluster = f"item:{item.id}"
-        elif cluster_by == "column" or (cluster_by == "auto" and column is not None):
+        if self.cluster_by == "none":
+            return f"item:{item.id}"
+        if self.cluster_by == "column" or (self.cluster_by == "auto" and column is not None):
             if column is None:
                 raise DatasetError(
-                    f'dataset {name!r}: cluster_by = "column" needs a cluster column: map it with '
+                    f'dataset {self.name!r}: cluster_by = "column" needs a cluster column: map it with '
                     'columns = {cluster = "<column>"}'
                 )
-            cluster = f"column:{column}"
-        elif gold is None:
-            if cluster_by != "auto":
+            return f"column:{column}"
+        if gold is None:
+            if self.cluster_by != "auto":
                 raise DatasetError(
-                    f'dataset {name!r}: cluster_by = "{cluster_by}" needs gold documents, but question '
+                    f'dataset {self.name!r}: cluster_by = "{self.cluster_by}" needs gold documents, but question '
                     f'{item.id!r} has none; use cluster_by = "column" or "none"'
                 )
-            cluster = f"item:{item.id}"
-        elif cluster_by == "article":
-            cluster = f"article:{titles.get(gold) or gold}"
-        else:
-            cluster = f"doc:{gold}"
-        clusters[item.id] = cluster
-    return clusters
+            return f"item:{item.id}"
+        if self.cluster_by == "article":
+            return f"article:{self.titles.get(gold) or gold}"
+        return f"doc:{gold}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +14,7 @@ from evals.core.errors import DatasetError
 from evals.core.types import Document, QAItem
 from evals.data.clusters import ClusterBy
 from evals.data.dataset import QADataset, check_unique_ids, split_items
+from evals.data.question_store import QuestionStore
 from evals.data.squad_json import load_squad_json
 from evals.data.tables import (
     ColumnMapping,
@@ -102,27 +105,35 @@ def validate_spec(raw: dict, base_dir: Path, where: str) -> DatasetSpec:
 
 
 def load_dataset(spec: DatasetSpec | str) -> QADataset:
-    """Load a dataset by shipped name or from a spec."""
+    """Load a dataset by shipped name or from a spec.
+
+    Test questions stream into a `QuestionStore` as they are read and checked (unique ids, known gold
+    documents), so loading holds no list of them."""
     if isinstance(spec, str):
         spec = shipped_spec(spec)
+    test: Iterable[QAItem]
+    every_item: Iterable[QAItem]
     if spec.source:
         corpus, items, source = _load_source(spec, spec.source)
         train, test = split_items(items, spec.test_fraction)
+        every_item = items
     else:
         assert spec.test is not None
-        corpus, test, source = _load_source(spec, spec.test)
+        corpus, items, source = _load_source(spec, spec.test)
         train = []
         if spec.train:
-            train_corpus, train, _ = _load_source(spec, spec.train)
-            corpus = _merge_corpora(corpus, train_corpus)
-        check_unique_ids([*train, *test], f"dataset {spec.name!r}: train and test together")
+            train_corpus, train_items, _ = _load_source(spec, spec.train)
+            corpus, train = _merge_corpora(corpus, train_corpus), list(train_items)
+        check_unique_ids(f"dataset {spec.name!r}: train and test together", train, items)
+        test, every_item = items, chain(train, items)
     if spec.corpus:
         corpus = _merge_corpora(corpus, _load_corpus(spec, spec.corpus))
-    if not test:
-        raise DatasetError(f"dataset {spec.name!r}: the test split is empty ({source})")
-    _check_gold_documents(spec.name, [*train, *test], corpus)
+    _check_gold_documents(spec.name, every_item, corpus)
     card = _read_card(spec.path(spec.card)) if spec.card else None
-    return QADataset.build(spec.name, corpus, train, test, source, card, spec.limit, spec.cluster_by)
+    dataset = QADataset.build(spec.name, corpus, train, test, source, card, spec.limit, spec.cluster_by)
+    if not dataset.test:
+        raise DatasetError(f"dataset {spec.name!r}: the test split is empty ({source})")
+    return dataset
 
 
 def _read_card(path: Path) -> str:
@@ -132,23 +143,24 @@ def _read_card(path: Path) -> str:
         raise DatasetError(f"{path}: cannot read the dataset card: {error}") from None
 
 
-def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], list[QAItem], str]:
-    """Items and any corpus a file or hub split defines, plus a printable description of it."""
+def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], QuestionStore, str]:
+    """Items (stored, not held as objects) and any corpus a file or hub split defines, plus a printable
+    description of it."""
     if spec.format == "hub":
         hub_id, _, split = location.partition(":")
         columns, rows = read_hub_rows(hub_id, split or "validation", spec.hub_config)
         where = f"hub dataset {hub_id!r} split {split or 'validation'!r}"
         items, corpus = items_from_rows(columns, rows, spec.columns, where)
-        check_unique_ids(items, where)
+        check_unique_ids(where, items)
         return corpus, items, f"hf:{location}"
     path = spec.path(location)
     fmt = spec.format or ("squad" if path.suffix == ".json" else table_format(path))
     if fmt == "squad":
-        corpus, items = load_squad_json(path)
-        return corpus, items, str(path)
+        corpus, questions = load_squad_json(path)
+        return corpus, QuestionStore.from_items(questions), str(path)
     columns, rows = read_rows(path, fmt)
     items, corpus = items_from_rows(columns, rows, spec.columns, str(path))
-    check_unique_ids(items, str(path))
+    check_unique_ids(str(path), items)
     return corpus, items, str(path)
 
 
@@ -156,7 +168,7 @@ def _load_corpus(spec: DatasetSpec, location: str) -> list[Document]:
     path = spec.path(location)
     columns, rows = read_rows(path, table_format(path))
     documents = documents_from_rows(columns, rows, spec.corpus_columns, str(path))
-    check_unique_ids(documents, f"{path}: corpus")
+    check_unique_ids(f"{path}: corpus", documents)
     return documents
 
 
@@ -165,7 +177,7 @@ def _merge_corpora(first: list[Document], second: list[Document]) -> list[Docume
     return [*first, *(document for document in second if document.id not in known)]
 
 
-def _check_gold_documents(name: str, items: list[QAItem], corpus: list[Document]) -> None:
+def _check_gold_documents(name: str, items: Iterable[QAItem], corpus: list[Document]) -> None:
     known = {document.id for document in corpus}
     for item in items:
         unknown = [doc_id for doc_id in item.gold_doc_ids if doc_id not in known]

@@ -61,7 +61,7 @@ def load_squad_json(path: Path) -> tuple[list[Document], list[QAItem]]:
                 first = error.errors()[0]
                 field = ".".join(str(part) for part in first["loc"])
                 raise DatasetError(f"{paragraph_where}: field {field!r}: {first['msg']}") from None
-    check_unique_ids(items, f"{path}: questions")
+    check_unique_ids(f"{path}: questions", items)
     return corpus, items
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from evals.core.errors import DatasetError
 from evals.core.types import Document, QAItem
 from evals.data.clusters import CLUSTER_METADATA
+from evals.data.question_store import QuestionStore
 
 TableFormat = Literal["jsonl", "csv", "parquet"]
 _HF_BUILDER = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}
@@ -99,8 +100,9 @@ def read_hub_rows(hub_id: str, split: str, config: str | None) -> tuple[list[str
 
 def items_from_rows(
     columns: list[str], rows: Iterator[Mapping[str, Any]], mapping: ColumnMapping, where: str
-) -> tuple[list[QAItem], list[Document]]:
-    """Validate mapped rows into QA items, plus the documents a `context` column defines."""
+) -> tuple[QuestionStore, list[Document]]:
+    """Validate mapped rows into QA items, stored as they stream past, plus the documents a `context` column
+    defines."""
     wanted = {
         name: column for name, column in mapping.model_dump().items() if column is not None and name != "metadata"
     }
@@ -111,23 +113,23 @@ def items_from_rows(
             f"{where}: missing column(s) {', '.join(map(repr, missing))}; the file has {', '.join(columns)}. "
             'Map them with the dataset\'s `columns` table, e.g. columns = {question = "q"}'
         )
-    items: list[QAItem] = []
     documents: dict[str, Document] = {}
-    for row_number, row in enumerate(rows, start=1):
-        gold_doc_ids = _as_list(row[mapping.gold_doc_ids]) if mapping.gold_doc_ids else []
-        if mapping.context:
-            document = _context_document(row, mapping)
-            documents.setdefault(document.id, document)
-            gold_doc_ids = [document.id]
-        if row[mapping.answers] is None and not mapping.is_impossible:
-            raise DatasetError(
-                f"{where}: row {row_number}, column {mapping.answers!r} is missing; "
-                "give [] for an unanswerable question or map an is_impossible column"
-            )
-        answers = _answer_texts(row[mapping.answers], f"{where}: row {row_number}, column {mapping.answers!r}")
-        try:
-            items.append(
-                QAItem(
+
+    def items() -> Iterator[QAItem]:
+        for row_number, row in enumerate(rows, start=1):
+            gold_doc_ids = _as_list(row[mapping.gold_doc_ids]) if mapping.gold_doc_ids else []
+            if mapping.context:
+                document = _context_document(row, mapping)
+                documents.setdefault(document.id, document)
+                gold_doc_ids = [document.id]
+            if row[mapping.answers] is None and not mapping.is_impossible:
+                raise DatasetError(
+                    f"{where}: row {row_number}, column {mapping.answers!r} is missing; "
+                    "give [] for an unanswerable question or map an is_impossible column"
+                )
+            answers = _answer_texts(row[mapping.answers], f"{where}: row {row_number}, column {mapping.answers!r}")
+            try:
+                yield QAItem(
                     id=str(row[mapping.id]),
                     question=row[mapping.question],
                     answers=answers,
@@ -135,13 +137,14 @@ def items_from_rows(
                     is_impossible=bool(row[mapping.is_impossible]) if mapping.is_impossible else not answers,
                     metadata=_metadata(row, mapping),
                 )
-            )
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "row"
-            column = wanted.get(field, field)
-            raise DatasetError(f"{where}: row {row_number}, column {column!r}: {first['msg']}") from None
-    return items, list(documents.values())
+            except ValidationError as error:
+                first = error.errors()[0]
+                field = str(first["loc"][0]) if first["loc"] else "row"
+                column = wanted.get(field, field)
+                raise DatasetError(f"{where}: row {row_number}, column {column!r}: {first['msg']}") from None
+
+    stored = QuestionStore.from_items(items())  # consumes the rows, filling `documents`
+    return stored, list(documents.values())
 
 
 def _metadata(row: Mapping[str, Any], mapping: ColumnMapping) -> dict[str, Any]:

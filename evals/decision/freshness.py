@@ -165,7 +165,7 @@ def run_freshness(
         raise EvalsError(f"{before} and {after} must share their test questions (same ids, same order)")
     items = select_items(new.test, limit)
     changed = {item.id: bool(item.metadata.get("changed")) for item in items}
-    datasets = [stale_dataset(old, new, items), new.model_copy(update={"test": items})]
+    datasets = [stale_dataset(old, new, items), new.with_test(items)]
     suite = Suite(
         name="freshness",
         description=f"knowledge freshness: prepared on {before}, asked {after}",

@@ -533,7 +533,7 @@ def build_variants(
     absent = absent_dataset(base, facts, seed, items)
     noise_ids |= {document.id for document in absent.corpus if "~noise" in document.id}
     return RobustnessVariants(
-        base=base.model_copy(update={"test": items}),
+        base=base.with_test(items),
         noise=noise,
         noise_rates=list(noise_rates),
         noise_docs=counts,

@@ -221,14 +221,13 @@ class SuiteRun:
         def pending() -> Iterator[tuple[QAItem, int]]:  # generated, not listed: at 100,000 items a list is 6 MB
             return ((item, r) for item in dataset.test for r in repeats if (*pair, item.id, r) not in self.done)
 
+        def cached(item: QAItem, repeat: int) -> Answer | None:
+            return self.cache.get(answer_key(identity, knowledge, item, repeat)) if self.settings.use_cache else None
+
         n_pending = sum(1 for _ in pending())
-        hits = {  # read once here: they decide whether to prepare, then answer their items
-            (item.id, r): answer
-            for item, r in pending()
-            if self.settings.use_cache
-            and (answer := self.cache.get(answer_key(identity, knowledge, item, r))) is not None
-        }
-        misses = n_pending - len(hits)
+        # counted, not held (a warm run's answers would be hundreds of MB at 100,000 items): they decide whether
+        # to prepare, and each worker reads its item's answer again when it answers it
+        misses = sum(cached(item, r) is None for item, r in pending())
         try:
             try:
                 self._record_setup(dataset, entry, strategy, identity, prepare=misses > 0)
@@ -270,7 +269,7 @@ class SuiteRun:
                                 strategy,
                                 item,
                                 functools.partial(answer_key, identity, knowledge, item, repeat),
-                                hits.pop((item.id, repeat), None),
+                                cached(item, repeat) if misses < n_pending else None,
                                 scorers,
                                 refusals,
                                 replicas,

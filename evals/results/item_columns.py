@@ -6,22 +6,37 @@ An `ItemResult` carries its answer (text, contexts, metadata) and takes kilobyte
 question id, repeat and cluster, its status flags and the numbers the leaderboard reads (scores, latencies,
 tokens, costs), one item at a time as items.jsonl streams past (`RunStore.iter_items`); `ItemColumns` is the
 result, ordered by question.
+
+Clusters are kept as numbers: a question that is its own cluster (`item:<id>`, the default without gold
+documents) as `OWN_CLUSTER`, any other cluster as an index into its distinct names. `ItemColumns.cluster_keys`
+turns them into one integer per question that sorts as the cluster names do, so the statistics
+(`evals.stats.clustered`) see the clusters in the same order, and draw the same bootstrap, as from the names.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from evals.results.item_values import FloatArray, measured_values, question_codes, question_means
+from evals.results.item_values import FloatArray, measured_values, question_means
 from evals.results.records import ItemResult
 
 BoolArray = npt.NDArray[np.bool_]
+
+
+OWN_CLUSTER = -1
+"""The item's cluster is `item:<its id>`: the question is its own cluster."""
+NO_CLUSTER = -2
+"""The item has no cluster (results written before clusters were recorded): its own, sorted first."""
+_OWN_PREFIX = "item:"
 
 
 @dataclass(frozen=True)
@@ -29,9 +44,11 @@ class ItemColumns:
     """One strategy's items on one dataset, one entry per item in every column, sorted by (item id, repeat).
     The answered-only columns (timings, tokens, costs) are NaN where an item has no answer."""
 
-    item_ids: list[str]
+    item_ids: npt.NDArray[np.object_]
     repeats: npt.NDArray[np.int64]
-    clusters: list[str | None]
+    cluster_codes: npt.NDArray[np.int64]
+    """`OWN_CLUSTER`, `NO_CLUSTER`, or an index into `cluster_names`."""
+    cluster_names: list[str]
     ok: BoolArray
     """Status "ok": the item-metric rule's answered items."""
     answered: BoolArray
@@ -51,6 +68,13 @@ class ItemColumns:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    @cached_property
+    def question_codes(self) -> npt.NDArray[np.intp]:
+        """Each item's question: 0, 1, ... in order (items are sorted by question)."""
+        starts = np.ones(len(self), dtype=bool)
+        starts[1:] = self.item_ids[1:] != self.item_ids[:-1]
+        return np.cumsum(starts) - 1
+
     def metric_values(self, metric: str) -> FloatArray:
         """Each item's value for a score metric (`evals.results.item_values`, rules 1 to 3)."""
         scores = self.scores.get(metric, np.full(len(self), math.nan))
@@ -58,29 +82,51 @@ class ItemColumns:
 
     def item_means(self, metric: str) -> FloatArray:
         """One value per question, in order (rule 4)."""
-        return question_means(self.metric_values(metric), question_codes(self.item_ids))
+        return question_means(self.metric_values(metric), self.question_codes)
 
-    def question_clusters(self) -> list[str | None]:
-        """The cluster of each question (its first answer's), in the order of `item_means`."""
-        first: dict[str, str | None] = {}
-        for item_id, cluster in zip(self.item_ids, self.clusters, strict=True):
-            first.setdefault(item_id, cluster)
-        return list(first.values())
+    def cluster_keys(self) -> npt.NDArray[np.int64]:
+        """One key per question (in the order of `item_means`), its cluster's: equal for one cluster, and
+        ordered as the cluster names are (a question without a cluster is its own, named "\\0<its index>",
+        as `evals.stats.clustered.cluster_sums` names it)."""
+        first = np.flatnonzero(np.diff(self.question_codes, prepend=-1))  # each question's first answer
+        codes, questions = self.cluster_codes[first], self.item_ids[first]
+        names = sorted(self.cluster_names)
+        own = questions[codes == OWN_CLUSTER]  # sorted, as questions are: so are their names, "item:<id>"
+        rank_of_name = {name: rank + _count_below(own, name) for rank, name in enumerate(names)}
+        keys = np.empty(len(codes), dtype=np.int64)
+        named = codes >= 0
+        keys[named] = [rank_of_name[self.cluster_names[code]] for code in codes[named]]
+        keys[codes == OWN_CLUSTER] = np.fromiter(
+            (rank + bisect.bisect_left(names, _OWN_PREFIX + question) for rank, question in enumerate(own)),
+            dtype=np.int64,
+            count=len(own),
+        )
+        unclustered = np.flatnonzero(codes == NO_CLUSTER)
+        keys[codes != NO_CLUSTER] += len(unclustered)  # every name sorts after the unclustered "\0<index>"
+        by_name = sorted(range(len(unclustered)), key=lambda i: f"\0{unclustered[i]}")
+        keys[unclustered[by_name]] = np.arange(len(unclustered))
+        return keys
 
     def cluster_count(self) -> int:
         """Distinct clusters, a question without one counting as its own."""
-        questions = dict.fromkeys(self.item_ids)
-        clusters = self.question_clusters()
-        return len({cluster or f"item:{question}" for question, cluster in zip(questions, clusters, strict=True)})
+        return int(np.unique(self.cluster_keys()).size)
+
+
+def _count_below(own: npt.NDArray[np.object_], name: str) -> int:
+    """How many of the questions `own` (sorted ids, each its own cluster "item:<id>") have a name below `name`."""
+    if name.startswith(_OWN_PREFIX):
+        return bisect.bisect_left(own, name[len(_OWN_PREFIX) :])
+    return 0 if name < _OWN_PREFIX else len(own)
 
 
 class ColumnCollector:
-    """Builds `ItemColumns` one item result at a time, keeping only the numbers."""
+    """Builds `ItemColumns` one item result at a time, keeping only the numbers (and each item's id)."""
 
     def __init__(self) -> None:
         self.item_ids: list[str] = []
-        self.clusters: list[str | None] = []
         self.repeats = array("q")
+        self.cluster_codes = array("q")
+        self.cluster_names: dict[str, int] = {}
         self.flags = {name: array("b") for name in ("ok", "answered", "cached", "judged")}
         self.numbers = {name: array("d") for name in ("input_tokens", "output_tokens", "cost_usd", "judge_cost_usd")}
         self.scores: dict[str, array[float]] = {}
@@ -96,8 +142,8 @@ class ColumnCollector:
         _append(self.scores, item.scores, len(self.item_ids))
         _append(self.timings, answer.timings if answer is not None else {}, len(self.item_ids))  # answered: stages
         self.item_ids.append(item.item_id)
-        self.clusters.append(item.cluster)
         self.repeats.append(item.repeat)
+        self.cluster_codes.append(self._cluster_code(item.cluster, item.item_id))
         flags = {
             "ok": item.status == "ok",
             "answered": answer is not None,
@@ -115,32 +161,46 @@ class ColumnCollector:
         for name, number in numbers.items():
             self.numbers[name].append(number)
 
-    def columns(self) -> ItemColumns:
-        """The columns so far, sorted by (item id, repeat) (stable: equal keys keep the order added)."""
-        order = np.array(
-            sorted(range(len(self.item_ids)), key=lambda index: (self.item_ids[index], self.repeats[index])),
-            dtype=np.intp,
-        )
+    def _cluster_code(self, cluster: str | None, item_id: str) -> int:
+        if cluster is None:
+            return NO_CLUSTER
+        if cluster.startswith(_OWN_PREFIX) and cluster[len(_OWN_PREFIX) :] == item_id:
+            return OWN_CLUSTER
+        return self.cluster_names.setdefault(cluster, len(self.cluster_names))
 
-        def floats(column: array[float]) -> FloatArray:
-            return np.asarray(column, dtype=np.float64)[order]
+    def columns(self) -> ItemColumns:
+        """The columns, sorted by (item id, repeat) (stable: equal keys keep the order added). Called once: the
+        collector gives each column up as it is sorted, so the two are never held in full at once."""
+        ids = np.array(self.item_ids, dtype=object)
+        self.item_ids = []
+        order = np.argsort(np.frombuffer(self.repeats, dtype=np.int64), kind="stable")
+        order = order[np.argsort(ids[order], kind="stable")]
+
+        def sorted_column(column: array[Any], dtype: type) -> npt.NDArray[Any]:
+            values: npt.NDArray[Any] = np.frombuffer(column, dtype=dtype)  # a view: the copy is the sorted one
+            return values[order]
+
+        def floats(columns: dict[str, array[float]]) -> dict[str, FloatArray]:
+            return {name: sorted_column(columns.pop(name), np.float64) for name in list(columns)}
 
         def flag(name: str) -> BoolArray:
-            return np.asarray(self.flags[name], dtype=bool)[order]
+            return sorted_column(self.flags.pop(name), np.int8).astype(bool)
 
+        numbers = floats(self.numbers)
         return ItemColumns(
-            item_ids=[self.item_ids[index] for index in order],
-            repeats=np.asarray(self.repeats, dtype=np.int64)[order],
-            clusters=[self.clusters[index] for index in order],
+            item_ids=ids[order],
+            repeats=sorted_column(self.repeats, np.int64),
+            cluster_codes=sorted_column(self.cluster_codes, np.int64),
+            cluster_names=list(self.cluster_names),
             ok=flag("ok"),
             answered=flag("answered"),
             cached=flag("cached"),
-            scores={name: floats(column) for name, column in self.scores.items()},
-            timings={name: floats(column) for name, column in self.timings.items()},
-            input_tokens=floats(self.numbers["input_tokens"]),
-            output_tokens=floats(self.numbers["output_tokens"]),
-            cost_usd=floats(self.numbers["cost_usd"]),
-            judge_cost_usd=floats(self.numbers["judge_cost_usd"]),
+            scores=floats(self.scores),
+            timings=floats(self.timings),
+            input_tokens=numbers["input_tokens"],
+            output_tokens=numbers["output_tokens"],
+            cost_usd=numbers["cost_usd"],
+            judge_cost_usd=numbers["judge_cost_usd"],
             judged=flag("judged"),
         )
 

@@ -27,7 +27,7 @@ from evals.infra.atomic import atomic_write_text, locked
 from evals.infra.hashing import content_hash
 from evals.results.item_columns import ColumnCollector, ItemColumns
 from evals.results.records import ItemResult, RunManifest, SetupRecord
-from evals.stats.clustered import ClusteredMean, clustered_mean
+from evals.stats.clustered import ClusteredMean, Clusters, clustered_mean
 from evals.stats.summary import defined_mean, percentiles
 
 LEADERBOARD_SCHEMA_VERSION = 3
@@ -153,7 +153,7 @@ def aggregate_metrics(
     answered item without the metric is left out); latency percentiles per stage, mean tokens and per-query
     cost over answered items; setup cost. Undefined values are NaN."""
     metrics: dict[str, float] = {}
-    clusters = items.question_clusters()
+    clusters = items.cluster_keys()
     for name in quality_names:
         metrics.update(_with_uncertainty(name, clustered_mean(items.item_means(name), clusters, seed=seed)))
     if items.repeats.any():
@@ -177,9 +177,7 @@ def aggregate_metrics(
     return metrics
 
 
-def repeat_metrics(
-    items: ItemColumns, quality_names: Sequence[str], clusters: Sequence[str | None], seed: int
-) -> dict[str, float]:
+def repeat_metrics(items: ItemColumns, quality_names: Sequence[str], clusters: Clusters, seed: int) -> dict[str, float]:
     """What repeated answers add: per quality metric, `<m>_repeat_sd`, the standard deviation across
     repeats of the metric's mean over one repeat's answers; and, on `exact_match` per question,
     `consistency` (all its answers agree), `any_correct` (pass@N: at least one is right) and

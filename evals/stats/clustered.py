@@ -27,10 +27,12 @@ from evals.stats.summary import BOOTSTRAP_RESAMPLES, CONFIDENCE, Values
 
 POWER = 0.8
 ALPHA = 0.05
-Clusters = Sequence[str | None] | None
-"""One cluster id per value (None: the item is its own cluster); None for all-singleton clusters."""
-_BOOTSTRAP_CELLS = 500_000
-"""Resamples × clusters drawn at once: bounds the bootstrap's memory (about 4 MB per array) at any n."""
+Clusters = Sequence[str | None] | npt.NDArray[np.integer] | None
+"""One cluster per value: its id (None: the item is its own cluster), or integer keys that sort as the ids do
+(`ItemColumns.cluster_keys`); None for all-singleton clusters."""
+_BOOTSTRAP_CELLS = 125_000
+"""Resamples × clusters drawn at once: bounds the bootstrap's memory (1 MB per array) at any n. The draws do not
+depend on it; at 100,000 clusters this size was also faster than 500,000 (1.4 s against 1.9 s)."""
 _ROUNDING = 1e-12
 """A standard error at most this share of its mean (or of 1) is rounding noise, not sampling error."""
 
@@ -74,8 +76,11 @@ def cluster_sums(values: Values, clusters: Clusters = None) -> ClusterSums:
         return ClusterSums(sums=data[keep], counts=np.ones(int(keep.sum())))
     if len(clusters) != data.size:
         raise ValueError(f"{data.size} values but {len(clusters)} cluster ids")
-    labels = [f"\0{index}" if cluster is None else cluster for index, cluster in enumerate(clusters)]
-    _, codes = np.unique(np.asarray(labels, dtype=object)[keep].astype(str), return_inverse=True)
+    if isinstance(clusters, np.ndarray) and clusters.dtype.kind in "iu":
+        _, codes = np.unique(clusters[keep], return_inverse=True)
+    else:
+        labels = [f"\0{index}" if cluster is None else cluster for index, cluster in enumerate(clusters)]
+        _, codes = np.unique(np.asarray(labels, dtype=object)[keep].astype(str), return_inverse=True)
     sums = np.bincount(codes, weights=data[keep]).astype(np.float64) if codes.size else np.zeros(0)
     counts = np.bincount(codes).astype(np.float64) if codes.size else np.zeros(0)
     return ClusterSums(sums=sums, counts=counts)

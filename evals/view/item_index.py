@@ -65,7 +65,7 @@ SORT_COLUMNS = {
 }
 
 Status = Literal["ok", "error"]
-QuestionSource = Callable[[RunManifest | None], tuple[str, dict[str, list[QAItem]]]]
+QuestionSource = Callable[[RunManifest | None], tuple[str, dict[str, Sequence[QAItem]]]]
 """Where an index gets a run's questions: (a note saying where from or why none, test items per dataset)."""
 
 

@@ -8,6 +8,7 @@ Only local files are read: a dataset from the Hugging Face hub is not fetched (t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from evals.core.errors import EvalsError
@@ -18,12 +19,12 @@ from evals.data.spec import DatasetSpec, shipped_datasets, shipped_spec
 from evals.results.records import RunManifest
 
 
-def load_run_questions(manifest: RunManifest | None) -> tuple[str, dict[str, list[QAItem]]]:
+def load_run_questions(manifest: RunManifest | None) -> tuple[str, dict[str, Sequence[QAItem]]]:
     """(a note saying where the questions came from or why some are missing, test items per dataset)."""
     if manifest is None:
         return "no readable manifest: questions unknown", {}
     specs, note = _specs(manifest)
-    found: dict[str, list[QAItem]] = {}
+    found: dict[str, Sequence[QAItem]] = {}
     notes = [note] if note else []
     for name, recorded in manifest.datasets.items():
         spec = specs.get(name)
