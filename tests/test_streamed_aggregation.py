@@ -105,7 +105,7 @@ def test_cluster_keys_draw_the_same_statistics_as_the_cluster_names() -> None:
     columns = collector.columns()
     questions = sorted(expected)
     values = columns.item_means("exact_match")
-    by_keys = clustered_mean(values, columns.cluster_keys(), seed=5)
+    by_keys = clustered_mean(values, columns.cluster_keys, seed=5)
     by_names = clustered_mean(values, [expected[question] for question in questions], seed=5)
     assert by_keys == by_names and by_keys.n_clusters > len(names)
     assert columns.cluster_count() == by_names.n_clusters

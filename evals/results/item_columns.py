@@ -9,8 +9,9 @@ result, ordered by question.
 
 Clusters are kept as numbers: a question that is its own cluster (`item:<id>`, the default without gold
 documents) as `OWN_CLUSTER`, any other cluster as an index into its distinct names. `ItemColumns.cluster_keys`
-turns them into one integer per question that sorts as the cluster names do, so the statistics
-(`evals.stats.clustered`) see the clusters in the same order, and draw the same bootstrap, as from the names.
+holds one integer per question that sorts as the cluster names do, so the statistics (`evals.stats.clustered`)
+see the clusters in the same order, and draw the same bootstrap, as from the names. Question ids are turned into
+numbers too, so their strings are released before the statistics run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,13 +42,14 @@ _OWN_PREFIX = "item:"
 @dataclass(frozen=True)
 class ItemColumns:
     """One strategy's items on one dataset, one entry per item in every column, sorted by (item id, repeat).
-    The answered-only columns (timings, tokens, costs) are NaN where an item has no answer."""
+    The answered-only columns (timings, tokens, costs) are NaN where an item has no answer. Questions are
+    numbered 0, 1, ... in id order; their ids themselves are not kept."""
 
-    item_ids: npt.NDArray[np.object_]
+    question_codes: npt.NDArray[np.intp]
+    """Each item's question."""
+    cluster_keys: npt.NDArray[np.int64]
+    """One key per question, its cluster's: equal for one cluster, ordered as the cluster names are."""
     repeats: npt.NDArray[np.int64]
-    cluster_codes: npt.NDArray[np.int64]
-    """`OWN_CLUSTER`, `NO_CLUSTER`, or an index into `cluster_names`."""
-    cluster_names: list[str]
     ok: BoolArray
     """Status "ok": the item-metric rule's answered items."""
     answered: BoolArray
@@ -66,14 +67,7 @@ class ItemColumns:
     """The item has a judge cost (None: no judge was called)."""
 
     def __len__(self) -> int:
-        return len(self.item_ids)
-
-    @cached_property
-    def question_codes(self) -> npt.NDArray[np.intp]:
-        """Each item's question: 0, 1, ... in order (items are sorted by question)."""
-        starts = np.ones(len(self), dtype=bool)
-        starts[1:] = self.item_ids[1:] != self.item_ids[:-1]
-        return np.cumsum(starts) - 1
+        return len(self.question_codes)
 
     def metric_values(self, metric: str) -> FloatArray:
         """Each item's value for a score metric (`evals.results.item_values`, rules 1 to 3)."""
@@ -84,32 +78,39 @@ class ItemColumns:
         """One value per question, in order (rule 4)."""
         return question_means(self.metric_values(metric), self.question_codes)
 
-    def cluster_keys(self) -> npt.NDArray[np.int64]:
-        """One key per question (in the order of `item_means`), its cluster's: equal for one cluster, and
-        ordered as the cluster names are (a question without a cluster is its own, named "\\0<its index>",
-        as `evals.stats.clustered.cluster_sums` names it)."""
-        first = np.flatnonzero(np.diff(self.question_codes, prepend=-1))  # each question's first answer
-        codes, questions = self.cluster_codes[first], self.item_ids[first]
-        names = sorted(self.cluster_names)
-        own = questions[codes == OWN_CLUSTER]  # sorted, as questions are: so are their names, "item:<id>"
-        rank_of_name = {name: rank + _count_below(own, name) for rank, name in enumerate(names)}
-        keys = np.empty(len(codes), dtype=np.int64)
-        named = codes >= 0
-        keys[named] = [rank_of_name[self.cluster_names[code]] for code in codes[named]]
-        keys[codes == OWN_CLUSTER] = np.fromiter(
-            (rank + bisect.bisect_left(names, _OWN_PREFIX + question) for rank, question in enumerate(own)),
-            dtype=np.int64,
-            count=len(own),
-        )
-        unclustered = np.flatnonzero(codes == NO_CLUSTER)
-        keys[codes != NO_CLUSTER] += len(unclustered)  # every name sorts after the unclustered "\0<index>"
-        by_name = sorted(range(len(unclustered)), key=lambda i: f"\0{unclustered[i]}")
-        keys[unclustered[by_name]] = np.arange(len(unclustered))
-        return keys
-
     def cluster_count(self) -> int:
         """Distinct clusters, a question without one counting as its own."""
-        return int(np.unique(self.cluster_keys()).size)
+        return int(np.unique(self.cluster_keys).size)
+
+
+def _question_codes(ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+    """0, 1, ... per question of sorted ids."""
+    starts = np.ones(len(ids), dtype=bool)
+    starts[1:] = ids[1:] != ids[:-1]
+    return np.cumsum(starts) - 1
+
+
+def _cluster_keys(
+    questions: npt.NDArray[np.object_], codes: npt.NDArray[np.int64], cluster_names: list[str]
+) -> npt.NDArray[np.int64]:
+    """Per question (sorted ids, each with its cluster code), a key ordered as its cluster's name is: a question
+    without a cluster is its own, named "\\0<its index>" as `evals.stats.clustered.cluster_sums` names it."""
+    names = sorted(cluster_names)
+    own = questions[codes == OWN_CLUSTER]  # sorted, as questions are: so are their names, "item:<id>"
+    rank_of_name = {name: rank + _count_below(own, name) for rank, name in enumerate(names)}
+    keys = np.empty(len(codes), dtype=np.int64)
+    named = codes >= 0
+    keys[named] = [rank_of_name[cluster_names[code]] for code in codes[named]]
+    keys[codes == OWN_CLUSTER] = np.fromiter(
+        (rank + bisect.bisect_left(names, _OWN_PREFIX + question) for rank, question in enumerate(own)),
+        dtype=np.int64,
+        count=len(own),
+    )
+    unclustered = np.flatnonzero(codes == NO_CLUSTER)
+    keys[codes != NO_CLUSTER] += len(unclustered)  # every name sorts after the unclustered "\0<index>"
+    by_name = sorted(range(len(unclustered)), key=lambda i: f"\0{unclustered[i]}")
+    keys[unclustered[by_name]] = np.arange(len(unclustered))
+    return keys
 
 
 def _count_below(own: npt.NDArray[np.object_], name: str) -> int:
@@ -186,12 +187,17 @@ class ColumnCollector:
         def flag(name: str) -> BoolArray:
             return sorted_column(self.flags.pop(name), np.int8).astype(bool)
 
+        ids = ids[order]
+        question_codes = _question_codes(ids)
+        first = np.flatnonzero(np.diff(question_codes, prepend=-1))  # each question's first answer
+        cluster_codes = sorted_column(self.cluster_codes, np.int64)[first]
+        cluster_keys = _cluster_keys(ids[first], cluster_codes, list(self.cluster_names))
+        del ids  # the id strings are released here, before the statistics run
         numbers = floats(self.numbers)
         return ItemColumns(
-            item_ids=ids[order],
+            question_codes=question_codes,
+            cluster_keys=cluster_keys,
             repeats=sorted_column(self.repeats, np.int64),
-            cluster_codes=sorted_column(self.cluster_codes, np.int64),
-            cluster_names=list(self.cluster_names),
             ok=flag("ok"),
             answered=flag("answered"),
             cached=flag("cached"),

@@ -153,7 +153,7 @@ def aggregate_metrics(
     answered item without the metric is left out); latency percentiles per stage, mean tokens and per-query
     cost over answered items; setup cost. Undefined values are NaN."""
     metrics: dict[str, float] = {}
-    clusters = items.cluster_keys()
+    clusters = items.cluster_keys
     for name in quality_names:
         metrics.update(_with_uncertainty(name, clustered_mean(items.item_means(name), clusters, seed=seed)))
     if items.repeats.any():
@@ -189,9 +189,9 @@ def repeat_metrics(items: ItemColumns, quality_names: Sequence[str], clusters: C
         per_repeat = [defined_mean(values[repeats == r]) for r in np.unique(repeats)]
         metrics[f"{name}_repeat_sd"] = float(np.nanstd(per_repeat, ddof=1)) if len(per_repeat) > 1 else math.nan
     if CORRECT_METRIC in quality_names:
-        answers = pd.DataFrame({"question": items.item_ids, "correct": items.metric_values(CORRECT_METRIC)}).groupby(
-            "question", sort=False
-        )["correct"]
+        answers = pd.DataFrame(
+            {"question": items.question_codes, "correct": items.metric_values(CORRECT_METRIC)}
+        ).groupby("question", sort=False)["correct"]
         best, worst = answers.max(), answers.min()  # NaN answers (undefined) are skipped; all NaN → NaN
         agree = (best == worst).astype(float).where(best.notna())
         for label, per_question in (("consistency", agree), ("any_correct", best), ("all_correct", worst)):
