@@ -12,7 +12,7 @@ makes confidence intervals too narrow. `cluster_by` chooses the grouping:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal
 
 from evals.core.errors import DatasetError
@@ -34,8 +34,14 @@ class ClusterGrouping:
 
     def check(self, items: Iterable[QAItem]) -> None:
         """A DatasetError naming the first question the grouping cannot place."""
+        for _ in self.checked(items):
+            pass
+
+    def checked(self, items: Iterable[QAItem]) -> Iterator[QAItem]:
+        """`items`, passed through once each is placed (a DatasetError names the first that cannot be)."""
         for item in items:
             self.cluster_of(item)
+            yield item
 
     def cluster_of(self, item: QAItem) -> str:
         """The question's cluster id; a DatasetError when the grouping cannot place it."""

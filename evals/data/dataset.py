@@ -65,8 +65,12 @@ class QADataset(BaseModel):
 
         `test` may be a generator (consumed once, as it is stored). Every question must have a cluster under
         `cluster_by`: a DatasetError names the first that has none."""
-        stored = as_question_store(test)
-        ClusterGrouping(name, corpus, cluster_by).check(stored)
+        grouping = ClusterGrouping(name, corpus, cluster_by)
+        if isinstance(test, QuestionStore):
+            grouping.check(test)
+            stored = test
+        else:  # checked as it is stored: one pass
+            stored = QuestionStore.from_items(grouping.checked(test))
         return cls(
             name=name,
             corpus=corpus,

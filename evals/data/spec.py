@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Literal
@@ -14,7 +14,6 @@ from evals.core.errors import DatasetError
 from evals.core.types import Document, QAItem
 from evals.data.clusters import ClusterBy
 from evals.data.dataset import QADataset, check_unique_ids, split_items
-from evals.data.question_store import QuestionStore
 from evals.data.squad_json import load_squad_json
 from evals.data.tables import (
     ColumnMapping,
@@ -143,9 +142,9 @@ def _read_card(path: Path) -> str:
         raise DatasetError(f"{path}: cannot read the dataset card: {error}") from None
 
 
-def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], QuestionStore, str]:
-    """Items (stored, not held as objects) and any corpus a file or hub split defines, plus a printable
-    description of it."""
+def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], Sequence[QAItem], str]:
+    """Items and any corpus a file or hub split defines, plus a printable description of it. Table rows are
+    stored as they stream (a `QuestionStore`); SQuAD JSON is parsed whole anyway, and its list is kept."""
     if spec.format == "hub":
         hub_id, _, split = location.partition(":")
         columns, rows = read_hub_rows(hub_id, split or "validation", spec.hub_config)
@@ -157,7 +156,7 @@ def _load_source(spec: DatasetSpec, location: str) -> tuple[list[Document], Ques
     fmt = spec.format or ("squad" if path.suffix == ".json" else table_format(path))
     if fmt == "squad":
         corpus, questions = load_squad_json(path)
-        return corpus, QuestionStore.from_items(questions), str(path)
+        return corpus, questions, str(path)
     columns, rows = read_rows(path, fmt)
     items, corpus = items_from_rows(columns, rows, spec.columns, str(path))
     check_unique_ids(str(path), items)
