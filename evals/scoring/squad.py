@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from evals.core.types import Answer, QAItem, RunContext
 from evals.data.dataset import QADataset, SquadVersion
@@ -69,16 +69,9 @@ def f1_score(prediction: str, gold_answers: Sequence[str], version: SquadVersion
     return max(_f1_single(prediction, gold, version) for gold in golds)
 
 
-def _percent(
-    metric: Callable[[str, Sequence[str], SquadVersion], float],
-    gold: Mapping[str, Sequence[str]],
-    predictions: Mapping[str, str],
-    qids: Sequence[str],
-    total: int,
-    version: SquadVersion,
-) -> float:
-    """Sum of `metric` over `qids`, as a percentage of `total` questions."""
-    return 100.0 * sum(metric(predictions[q], gold[q], version) for q in qids) / total
+def _percent(scores: Mapping[str, tuple[float, float]], metric: int, qids: Sequence[str], total: int) -> float:
+    """Sum of one metric (0: EM, 1: F1) over `qids`, in their order, as a percentage of `total` questions."""
+    return 100.0 * sum(scores[q][metric] for q in qids) / total
 
 
 def evaluate_predictions(
@@ -100,18 +93,19 @@ def evaluate_predictions(
     if not gold:
         raise ValueError("cannot score SQuAD predictions against an empty gold set")
     qids = list(gold)
+    scores = {q: exact_match_and_f1(predictions[q], gold[q], version) for q in qids if q in predictions}
     if version == "1.1":
         answered = [q for q in qids if q in predictions]
         return {
-            "exact_match": _percent(exact_match, gold, predictions, answered, len(qids), version),
-            "f1": _percent(f1_score, gold, predictions, answered, len(qids), version),
+            "exact_match": _percent(scores, 0, answered, len(qids)),
+            "f1": _percent(scores, 1, answered, len(qids)),
         }
     missing = [q for q in qids if q not in predictions]
     if missing:
         raise ValueError(
             f"SQuAD v2.0 scoring needs a prediction for every question; {len(missing)} missing, e.g. {missing[:3]}"
         )
-    scores: dict[str, float] = {}
+    result: dict[str, float] = {}
     groups = (
         ("", qids),
         ("HasAns_", [q for q in qids if gold[q]]),
@@ -120,10 +114,10 @@ def evaluate_predictions(
     for prefix, group in groups:
         if group:
             n = len(group)
-            scores[f"{prefix}exact"] = _percent(exact_match, gold, predictions, group, n, version)
-            scores[f"{prefix}f1"] = _percent(f1_score, gold, predictions, group, n, version)
-            scores[f"{prefix}total"] = n
-    return scores
+            result[f"{prefix}exact"] = _percent(scores, 0, group, n)
+            result[f"{prefix}f1"] = _percent(scores, 1, group, n)
+            result[f"{prefix}total"] = n
+    return result
 
 
 _DELETE_PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -148,9 +142,8 @@ def _shared_tokens(pred_tokens: list[str], pred_set: set[str], gold_tokens: list
 class SquadScorer(Scorer):
     """EM and F1 under the dataset's SQuAD rules (v2.0 when it has unanswerable questions).
 
-    Gives exactly `exact_match` and `f1_score`, but normalizes the answer and each gold answer once for both
-    metrics (the functions do it per metric and per gold), and looks the dataset's SQuAD version up once, not
-    per item (it scans the whole dataset)."""
+    Gives exactly `exact_match` and `f1_score` (through `exact_match_and_f1`), and looks the dataset's SQuAD
+    version up once, not per item."""
 
     metrics = ("exact_match", "f1")
 
@@ -159,22 +152,28 @@ class SquadScorer(Scorer):
         self.version: SquadVersion = dataset.squad_version
 
     def score(self, item: QAItem, answer: Answer) -> dict[str, float]:
-        version = self.version
-        pred_tokens = _normalized_tokens(answer.text)
-        normalized = " ".join(pred_tokens)
-        pred_set = set(pred_tokens)
-        exact, f1 = 0.0, 0.0
-        for gold in _gold_for_version(item.answers, version):
-            gold_tokens = _normalized_tokens(gold)
-            if normalized == " ".join(gold_tokens):
-                exact = 1.0
-            # `_f1_single` on the tokens: the same operations in the same order, so the same float
-            if version == "2.0" and (not pred_tokens or not gold_tokens):
-                f1 = max(f1, float(not pred_tokens and not gold_tokens))
-                continue
-            num_same = _shared_tokens(pred_tokens, pred_set, gold_tokens)
-            if num_same:
-                precision = num_same / len(pred_tokens)
-                recall = num_same / len(gold_tokens)
-                f1 = max(f1, (2 * precision * recall) / (precision + recall))
+        exact, f1 = exact_match_and_f1(answer.text, item.answers, self.version)
         return {"exact_match": exact, "f1": f1}
+
+
+def exact_match_and_f1(prediction: str, gold_answers: Sequence[str], version: SquadVersion) -> tuple[float, float]:
+    """`exact_match` and `f1_score` together, exactly (the same floats), with the prediction and each gold answer
+    normalized once for both metrics (the functions do it per metric and per gold)."""
+    pred_tokens = _normalized_tokens(prediction)
+    normalized = " ".join(pred_tokens)
+    pred_set = set(pred_tokens)
+    exact, f1 = 0.0, 0.0
+    for gold in _gold_for_version(gold_answers, version):
+        gold_tokens = _normalized_tokens(gold)
+        if normalized == " ".join(gold_tokens):
+            exact = 1.0
+        # `_f1_single` on the tokens: the same operations in the same order, so the same float
+        if version == "2.0" and (not pred_tokens or not gold_tokens):
+            f1 = max(f1, float(not pred_tokens and not gold_tokens))
+            continue
+        num_same = _shared_tokens(pred_tokens, pred_set, gold_tokens)
+        if num_same:
+            precision = num_same / len(pred_tokens)
+            recall = num_same / len(gold_tokens)
+            f1 = max(f1, (2 * precision * recall) / (precision + recall))
+    return exact, f1
