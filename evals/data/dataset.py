@@ -111,11 +111,16 @@ def _fingerprint(*parts: Sequence[Document] | Sequence[QAItem]) -> str:
     lines are that JSON already)."""
     digest = hashlib.sha256()
     for part in parts:
-        lines = (record.model_dump_json().encode() + b"\n" for record in part)
-        for line in part.lines() if isinstance(part, QuestionStore) else lines:
+        for line in _json_lines(part):
             digest.update(line)
         digest.update(b"\x00")
     return digest.hexdigest()[:16]
+
+
+def _json_lines(records: Sequence[Document] | Sequence[QAItem]) -> Iterator[bytes]:
+    if isinstance(records, QuestionStore):
+        return records.lines()
+    return (record.model_dump_json().encode() + b"\n" for record in records)
 
 
 def split_fraction(item_id: str) -> float:

@@ -125,7 +125,7 @@ class QuestionStore(Sequence[QAItem]):
 
 
 def _restore(data: bytes) -> QuestionStore:
-    return QuestionStore.from_items(QAItem.model_validate_json(line) for line in data.splitlines())
+    return QuestionStore.from_items(QAItem.model_validate_json(line) for line in data.split(b"\n") if line)
 
 
 def as_question_store(items: Sequence[QAItem] | Iterable[QAItem]) -> QuestionStore:
