@@ -182,6 +182,7 @@ def test_the_answer_cache_round_trips_and_treats_bad_rows_as_misses(tmp_path: Pa
     with sqlite3.connect(tmp_path / "answers" / ANSWERS_DB) as db:
         db.execute("INSERT INTO answers VALUES ('bad', '{not json')")
     assert cache.get("bad") is None
+    assert cache.has("k1") and not cache.has("bad") and not cache.has("absent"), "has() agrees with get()"
     assert AnswerCache(tmp_path).get("k1") == Answer(text="Lyon"), "a second instance (or process) shares it"
 
 
@@ -194,6 +195,7 @@ def test_answers_cached_one_file_each_by_earlier_versions_are_still_found(tmp_pa
     cache = AnswerCache(tmp_path)
     assert cache.get("abcdef") == Answer(text="old")
     assert cache.get("cdef") is None and cache.get("absent") is None
+    assert cache.has("abcdef") and not cache.has("cdef") and not cache.has("absent")
 
 
 def _put_then_die(cache: AnswerCache) -> None:
@@ -219,6 +221,6 @@ def test_a_damaged_cache_database_reads_as_misses_and_says_so_when_written(tmp_p
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / ANSWERS_DB).write_bytes(b"this is not a database" * 200)
     cache = AnswerCache(tmp_path)
-    assert cache.get("k") is None
+    assert cache.get("k") is None and not cache.has("k")
     with pytest.raises(EvalsError, match="cannot be written.*delete it"):
         cache.put("k", Answer(text="x"))

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import EXAMPLE_PLUGIN, OFFLINE_ENV
 
 from evals import RunSettings, load_suite, run_suite
+from evals.engine.cache import AnswerCache
 from evals.results.records import ItemResult, RunManifest
 
 
@@ -63,6 +65,17 @@ def test_identical_rerun_is_served_from_cache(workdir: Path) -> None:
     history = pd.read_csv(workdir / "results" / "history.csv")
     assert list(history["n_cached"]) == [0, 20]
     assert len(pd.read_csv(workdir / "results" / "leaderboard.csv")) == 1
+
+
+def test_a_warm_rerun_reads_each_cached_answer_once(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hits are counted without being read (`AnswerCache.has`), then each worker reads its answer once."""
+    suite = load_suite(write_suite(workdir, '[[strategies]]\nname = "first_sentence"\n'))
+    run_suite(suite, settings(workdir))
+    reads: list[str] = []
+    real_get = AnswerCache.get
+    monkeypatch.setattr(AnswerCache, "get", lambda cache, key: reads.append(key) or real_get(cache, key))
+    assert run_suite(suite, settings(workdir)).manifest.counts.cached == 20
+    assert len(reads) == len(set(reads)) == 20
 
 
 def test_changed_strategy_params_miss_the_cache(workdir: Path) -> None:

@@ -95,6 +95,18 @@ class AnswerCache:
                 return None
         return self._get_legacy(key)
 
+    def has(self, key: str) -> bool:
+        """Whether `get(key)` finds an answer, without reading it: a row whose entry is valid JSON, or an earlier
+        version's file. (A valid JSON entry that is not an answer counts here and is a miss for `get`.)"""
+        try:
+            with self._lock:
+                row = self._db().execute("SELECT json_valid(entry) FROM answers WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError:
+            return False
+        if row is not None:
+            return bool(row[0])
+        return self._get_legacy(key) is not None
+
     def _get_legacy(self, key: str) -> Answer | None:
         """An answer an earlier version cached in its own file (looked for only when such files exist)."""
         if self._legacy_files is None:

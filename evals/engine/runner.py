@@ -221,13 +221,14 @@ class SuiteRun:
         def pending() -> Iterator[tuple[QAItem, int]]:  # generated, not listed: at 100,000 items a list is 6 MB
             return ((item, r) for item in dataset.test for r in repeats if (*pair, item.id, r) not in self.done)
 
-        def cached(item: QAItem, repeat: int) -> Answer | None:
-            return self.cache.get(answer_key(identity, knowledge, item, repeat)) if self.settings.use_cache else None
+        def key(item: QAItem, repeat: int) -> str:
+            return answer_key(identity, knowledge, item, repeat)
 
         n_pending = sum(1 for _ in pending())
-        # counted, not held (a warm run's answers would be hundreds of MB at 100,000 items): they decide whether
-        # to prepare, and each worker reads its item's answer again when it answers it
-        misses = sum(cached(item, r) is None for item, r in pending())
+        # cache hits are counted, not read (their answers would be hundreds of MB at 100,000 items): they decide
+        # whether to prepare, and each worker reads its item's answer once, when it answers it
+        hits = sum(self.cache.has(key(item, r)) for item, r in pending()) if self.settings.use_cache else 0
+        misses = n_pending - hits
         try:
             try:
                 self._record_setup(dataset, entry, strategy, identity, prepare=misses > 0)
@@ -268,8 +269,8 @@ class SuiteRun:
                                 entry.name,
                                 strategy,
                                 item,
-                                functools.partial(answer_key, identity, knowledge, item, repeat),
-                                cached(item, repeat) if misses < n_pending else None,
+                                functools.partial(key, item, repeat),
+                                self.cache.get(key(item, repeat)) if hits else None,
                                 scorers,
                                 refusals,
                                 replicas,
