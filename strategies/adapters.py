@@ -144,16 +144,25 @@ class TrainedAdapter(BaseModel):
         return path
 
 
+def untrainable_reason(generator: GeneratorParams, finetune: FinetuneParams) -> str | None:
+    """Why no adapter can be trained for this generator (None when one can): a running endpoint's weights are
+    not here to train on, so it needs a local copy as `finetune.base_model`."""
+    if generator.backend == "openai" and finetune.base_model is None:
+        return (
+            "fine-tuning for a running server trains on a local copy of the model it serves: set "
+            "finetune.base_model to that model's Hugging Face folder (for OpenAI's own fine-tuning use the "
+            "openai_finetuned strategy)"
+        )
+    return None
+
+
 def training_base(generator: GeneratorParams, finetune: FinetuneParams) -> Path:
     """The model the adapter trains on: `finetune.base_model`, else the model the generator serves (its GGUF
-    file, or a vLLM model folder). A running endpoint's weights are not here to train on: ConfigError."""
+    file, or a vLLM model folder). ConfigError where there is none (`untrainable_reason`)."""
+    if (reason := untrainable_reason(generator, finetune)) is not None:
+        raise ConfigError(reason)
     if finetune.base_model is not None:
         return Path(finetune.base_model).expanduser()
-    if generator.backend == "openai":
-        raise ConfigError(
-            "fine-tuning for a running server trains on a local copy of the model it serves: set "
-            "finetune.base_model to that model's Hugging Face folder"
-        )
     gguf = generator.gguf_path()
     return gguf if gguf is not None else Path(str(generator.model_path)).expanduser()
 

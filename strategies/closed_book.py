@@ -27,7 +27,7 @@ class ClosedBook(Strategy):
     def __init__(self, params: ClosedBookParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
         self.backend = make_backend(self.params.generator)
-        self.max_concurrency = 1 if self.params.generator.backend == "llama_cpp" else None
+        self.max_concurrency = self.params.generator.max_concurrency()
 
     def replica_resources(self) -> ReplicaResources:
         """A local model needs a CPU per replica; a remote endpoint waits on the network: four per CPU."""

@@ -14,7 +14,13 @@ from pydantic import Field, model_validator
 
 from evals.core.strategy import Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
-from strategies.adapters import FinetuneParams, prepare_adapter, training_base, training_identity
+from strategies.adapters import (
+    FinetuneParams,
+    prepare_adapter,
+    training_base,
+    training_identity,
+    untrainable_reason,
+)
 from strategies.backends.base import ChatBackend
 from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_closed_book
@@ -26,11 +32,8 @@ class FinetunedParams(StrategyParams):
 
     @model_validator(mode="after")
     def _trainable(self) -> FinetunedParams:
-        if self.generator.backend == "openai" and self.finetune.base_model is None:
-            raise ValueError(
-                "fine-tuning for a running server trains on a local copy of its model: set finetune.base_model "
-                "to that Hugging Face folder (for OpenAI's own fine-tuning use the openai_finetuned strategy)"
-            )
+        if (reason := untrainable_reason(self.generator, self.finetune)) is not None:
+            raise ValueError(reason)
         return self
 
 
@@ -44,7 +47,7 @@ class Finetuned(Strategy):
         super().__init__(params, context)
         self.base = make_backend(self.params.generator)
         self.backend: ChatBackend | None = None
-        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
+        self.max_concurrency = self.params.generator.max_concurrency()
 
     def prepare(self, train: Sequence[QAItem], corpus: Sequence[Document]) -> SetupReport:
         generator = self.params.generator

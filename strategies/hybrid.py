@@ -37,7 +37,7 @@ class Hybrid(Strategy):
     def __init__(self, params: HybridParams | None = None, context: RunContext | None = None) -> None:
         super().__init__(params, context)
         self.base = make_backend(self.params.generator)
-        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
+        self.max_concurrency = self.params.generator.max_concurrency()
         self.finetuned: ChatBackend | None = None
         self.retriever: Retriever | None = None
         self.embedder = Embedder()

@@ -13,7 +13,13 @@ from pydantic import Field, model_validator
 
 from evals.core.strategy import ReplicaResources, Strategy, StrategyParams, UpdatePath
 from evals.core.types import Answer, Document, QAItem, RunContext, SetupReport
-from strategies.adapters import FinetuneParams, prepare_adapter, training_base, training_identity
+from strategies.adapters import (
+    FinetuneParams,
+    prepare_adapter,
+    training_base,
+    training_identity,
+    untrainable_reason,
+)
 from strategies.backends.base import ChatBackend
 from strategies.backends.factory import GeneratorParams, make_backend
 from strategies.generation import answer_with_sources, retrieve
@@ -29,11 +35,8 @@ class RagParams(StrategyParams):
 
     @model_validator(mode="after")
     def _finetune_trainable(self) -> RagParams:
-        if self.finetune is not None and self.generator.backend == "openai" and self.finetune.base_model is None:
-            raise ValueError(
-                "`finetune` for a running server trains on a local copy of its model: set finetune.base_model to "
-                "that Hugging Face folder (or use the openai_finetuned strategy for OpenAI models)"
-            )
+        if self.finetune is not None and (reason := untrainable_reason(self.generator, self.finetune)) is not None:
+            raise ValueError(reason)
         return self
 
 
@@ -48,7 +51,7 @@ class Rag(Strategy):
         self.backend: ChatBackend = make_backend(self.params.generator)
         self.base_identity = self.backend.identity()
         """The base model's identity: `prepare` may swap in a fine-tuned backend, the answers' key stays."""
-        self.max_concurrency = 1 if self.params.generator.backend in ("llama_cpp", "llama_cpp_server") else None
+        self.max_concurrency = self.params.generator.max_concurrency()
         self.retriever: Retriever | None = None
 
     def replica_resources(self) -> ReplicaResources:

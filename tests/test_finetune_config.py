@@ -144,6 +144,8 @@ def test_running_servers_need_a_local_copy_to_train_on(tmp_path: Path) -> None:
         GeneratorParams(adapter_name="x")
     with pytest.raises(ValueError, match="'vllm' needs `model_path`"):
         GeneratorParams(backend="vllm")
+    with pytest.raises(ConfigError, match="set finetune.base_model"):  # the same rule, where training starts
+        training_base(GeneratorParams.model_validate(endpoint), FinetuneParams())
     assert training_base(GeneratorParams(), FinetuneParams()) == default_generator_path()
     folder = str(tmp_path / "hf")
     assert training_base(GeneratorParams(backend="vllm", model_path=folder), FinetuneParams()) == Path(folder)
@@ -217,3 +219,9 @@ def test_an_hf_copy_never_overwrites_an_existing_folder(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     with pytest.raises(ConfigError, match="already exists"):
         export_hf_copy(default_generator_path(), tmp_path / "model")
+
+
+def test_llama_cpp_runtimes_answer_one_request_at_a_time() -> None:
+    assert GeneratorParams().max_concurrency() == GeneratorParams(backend="llama_cpp_server").max_concurrency() == 1
+    endpoint = GeneratorParams(backend="openai", model="m", base_url="http://127.0.0.1:9/v1")
+    assert endpoint.max_concurrency() is None

@@ -91,6 +91,11 @@ class GeneratorParams(BaseModel):
             return None
         return default_generator_path() if self.model_path is None else validate_gguf_path(self.model_path)
 
+    def max_concurrency(self) -> int | None:
+        """Requests worth sending at once: one where llama.cpp answers one at a time (in process, or the
+        `llama_cpp.server` a strategy starts), else the run's concurrency (None)."""
+        return 1 if self.backend in GGUF_RUNTIMES else None
+
     def price_name(self) -> str:
         """The price-table name of the base model."""
         if self.price_as:
