@@ -149,7 +149,7 @@ def untrainable_reason(generator: GeneratorParams, finetune: FinetuneParams) -> 
     not here to train on, so it needs a local copy as `finetune.base_model`."""
     if generator.backend == "openai" and finetune.base_model is None:
         return (
-            "fine-tuning for a running server trains on a local copy of the model it serves: set "
+            "`finetune` for a running server trains on a local copy of the model it serves: set "
             "finetune.base_model to that model's Hugging Face folder (for OpenAI's own fine-tuning use the "
             "openai_finetuned strategy)"
         )
